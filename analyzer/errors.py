@@ -1,0 +1,68 @@
+"""Error types, one per failure a user can cause, each with its own documented exit code.
+
+The CLI maps these to one-line messages; analysis code raises them and never prints.
+"""
+from __future__ import annotations
+
+
+class SysscanError(Exception):
+    """Base: an input problem the user can fix. `exit_code` is documented in the README."""
+
+    exit_code = 2
+
+    def __init__(self, path: str | None, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class UsageError(SysscanError):
+    """Bad command-line arguments (argparse uses 2 as well)."""
+
+    exit_code = 2
+
+
+class InputNotFound(SysscanError):
+    """Missing file, a directory where a file was expected, or unreadable."""
+
+    exit_code = 3
+
+
+class NotAnELF(SysscanError):
+    """The file does not start with the ELF magic."""
+
+    exit_code = 4
+
+
+class CorruptELF(SysscanError):
+    """ELF magic present but headers are truncated or inconsistent."""
+
+    exit_code = 5
+
+
+class UnsupportedArch(SysscanError):
+    """A valid ELF for an architecture sysscan does not analyse (only x86-64 and i386)."""
+
+    exit_code = 6
+
+
+class BadKernel(SysscanError):
+    """--vmlinux is not a usable kernel image (user binary, no symbols, compressed bzImage, other arch)."""
+
+    exit_code = 7
+
+
+class BadRules(SysscanError):
+    """A rule file that does not parse or does not validate."""
+
+    exit_code = 8
+
+
+class BadReport(SysscanError):
+    """A saved report or baseline that cannot be read back."""
+
+    exit_code = 9
+
+
+INTERNAL_ERROR_EXIT = 70
+"""Exit code for a bug in sysscan itself (an exception that is not a SysscanError)."""
