@@ -1,0 +1,206 @@
+"""Find where user space enters the kernel, by data flow: the MSR writes that set the syscall/sysenter targets,
+and the IDT record for vector 0x80.
+
+MSR writes come in three forms:
+  * literal `wrmsr`: index in ecx, value in edx:eax;
+  * paravirt: `call *pv_ops+0xc0` (Debian's kernels), index in edi, value low in esi, high in edx. We accept an
+    indirect call through a memory slot when the pointer stored in the slot leads to code that executes `wrmsr`
+    (native_write_msr / native_write_msr_safe), and report the slot and its target;
+  * a direct call to such a function (kernels built without paravirt but with out-of-line MSR helpers).
+Index and value are recovered with the user side's value-recovery engine (analyzer.values.local).
+
+We do not decode the kernel: candidate functions are the ones whose bytes contain the MSR index as an immediate
+(`82 00 00 c0` for LSTAR ...), located through the symbol table.
+"""
+from __future__ import annotations
+
+import struct
+
+from ..values.local import FunctionDataflow as _FunctionDataflow
+from .code import Code, mem_operand
+from .image import KernelImage
+from .model import MSR_NAMES, EntryPoint, MsrWrite
+
+MSR_LSTAR = 0xC0000082
+MSR_CSTAR = 0xC0000083
+MSR_IA32_SYSENTER_EIP = 0x176
+ENTRY_MSRS = {
+    MSR_LSTAR: ("syscall", "x86_64"),
+    MSR_CSTAR: ("syscall (compat)", "i386"),
+    MSR_IA32_SYSENTER_EIP: ("sysenter", "i386"),
+}
+IA32_SYSCALL_VECTOR = 0x80
+KERNEL_CS = 0x10
+MAX_CANDIDATE_FUNCTION = 0x8000
+MAX_CANDIDATES = 64
+
+FALLBACK_NAMES = {
+    "syscall": ("entry_SYSCALL_64",),
+    "syscall (compat)": ("entry_SYSCALL_compat",),
+    "sysenter": ("entry_SYSENTER_compat", "entry_SYSENTER_32"),
+    "int 0x80": ("asm_int80_emulation", "entry_INT80_compat", "entry_INT80_32"),
+}
+
+
+class FunctionDataflow(_FunctionDataflow):
+    """The user side's engine; capstone reports kernel-space branch targets as negative numbers, so mask them
+    (otherwise jumps inside kernel functions would not join blocks)."""
+
+    @staticmethod
+    def _direct_target(ins):
+        t = _FunctionDataflow._direct_target(ins)
+        return None if t is None else t & 0xFFFFFFFFFFFFFFFF
+
+
+def _needles() -> list[bytes]:
+    out = [struct.pack("<I", MSR_LSTAR), struct.pack("<I", MSR_CSTAR)]
+    for opcode in (0xB9, 0xBF):  # mov $imm32, %ecx / %edi
+        out.append(bytes((opcode,)) + struct.pack("<I", MSR_IA32_SYSENTER_EIP))
+    return out
+
+
+def candidate_functions(image: KernelImage) -> list[tuple[int, int]]:
+    """Functions whose code contains one of the entry MSR indexes as an immediate."""
+    found: set[tuple[int, int]] = set()
+    ranges = image.code_ranges() or [(r.start, r.end) for r in image.memory.regions if r.executable]
+    for lo, hi in ranges:
+        data = image.memory.read(lo, hi - lo) or b""
+        for needle in _needles():
+            i = data.find(needle)
+            while i >= 0 and len(found) < MAX_CANDIDATES:
+                fn = image.containing_function(lo + i)
+                if fn and fn[1] - fn[0] <= MAX_CANDIDATE_FUNCTION:
+                    found.add(fn)
+                i = data.find(needle, i + 1)
+    return sorted(found)
+
+
+class MsrWriteFinder:
+    def __init__(self, image: KernelImage, code: Code) -> None:
+        self.image = image
+        self.code = code
+        self._writer_cache: dict[int, bool] = {}
+
+    def _is_msr_writer(self, target: int | None) -> bool:
+        if target is None or not self.image.executable(target):
+            return False
+        if target not in self._writer_cache:
+            self._writer_cache[target] = self.code.contains_wrmsr(target)
+        return self._writer_cache[target]
+
+    def writes_in(self, lo: int, hi: int) -> list[MsrWrite]:
+        image = self.image
+        name = image.best_name(lo)
+        df = FunctionDataflow(image.memory, lo, hi, 64, name or "", symbolize=image.symbolize)
+        out: list[MsrWrite] = []
+        for addr in sorted(df.insns):
+            ins = df.insns[addr]
+            if ins.mnemonic == "wrmsr":
+                regs, method, via = ("rcx", "rax", "rdx"), "wrmsr", None
+            elif ins.mnemonic == "call":
+                raw = ins.raw
+                ops = raw.operands
+                target = ops[0].imm & 0xFFFFFFFFFFFFFFFF if ops and ops[0].type == 2 else None  # X86_OP_IMM
+                if target is not None:
+                    if not self._is_msr_writer(target):
+                        continue
+                    regs, method, via = ("rdi", "rsi", "rdx"), "msr-call", image.best_name(target)
+                else:
+                    mem = mem_operand(raw)
+                    if mem is None or mem.absolute is None:
+                        continue
+                    slot = mem.absolute
+                    ptr = image.memory.read_u64(slot)
+                    if not self._is_msr_writer(ptr):
+                        continue
+                    regs, method = ("rdi", "rsi", "rdx"), "paravirt"
+                    via = f"{image.symbolize(slot) or hex(slot)} -> {image.best_name(ptr) or hex(ptr)}"
+            else:
+                continue
+            st = df.state_before(addr)
+            if st is None:
+                continue
+            idx = st.get(regs[0])
+            if not idx.is_resolved:
+                continue
+            lo_v, hi_v = st.get(regs[1]), st.get(regs[2])
+            values: list[int] = []
+            if lo_v.is_resolved and hi_v.is_resolved:
+                values = sorted({((h & 0xFFFFFFFF) << 32) | (l & 0xFFFFFFFF)
+                                 for l in lo_v.constants for h in hi_v.constants})[:16]
+            for msr in sorted(i & 0xFFFFFFFF for i in idx.constants):
+                out.append(MsrWrite(addr, name, msr, MSR_NAMES.get(msr), values, method, via))
+        return out
+
+
+def find_msr_writes(image: KernelImage, code: Code) -> list[MsrWrite]:
+    finder = MsrWriteFinder(image, code)
+    out: list[MsrWrite] = []
+    for lo, hi in candidate_functions(image):
+        out.extend(finder.writes_in(lo, hi))
+    return out
+
+
+def entries_from_writes(image: KernelImage, writes: list[MsrWrite]) -> list[EntryPoint]:
+    out: list[EntryPoint] = []
+    seen: set[tuple[str, int]] = set()
+    for w in writes:
+        if w.msr not in ENTRY_MSRS:
+            continue
+        instruction, abi = ENTRY_MSRS[w.msr]
+        for v in w.values:
+            if not image.executable(v) or (instruction, v) in seen:
+                continue
+            seen.add((instruction, v))
+            out.append(EntryPoint(instruction=instruction, abi=abi, address=v, symbol=image.best_name(v),
+                                  method=w.method, msr=w.msr, msr_name=MSR_NAMES.get(w.msr), at=w.at,
+                                  writer=w.writer, via=w.via))
+    return out
+
+
+def find_int80(image: KernelImage) -> list[EntryPoint]:
+    """The vector 0x80 gate in a static `struct idt_data` table (def_idts / ia32_idt), found by its shape:
+    {u32 vector = 0x80; u32 segment = __KERNEL_CS; u16 bits: present, DPL 3, interrupt/trap gate; ptr addr}."""
+    out: list[EntryPoint] = []
+    needle = struct.pack("<II", IA32_SYSCALL_VECTOR, KERNEL_CS)
+    for region in image.memory.regions:
+        data = region.data
+        i = data.find(needle)
+        while i >= 0:
+            if i % 4 == 0 and i + 24 <= len(data):
+                bits, addr = struct.unpack_from("<H6xQ", data, i + 8)
+                present_dpl3 = bits & 0xE000 == 0xE000 and (bits >> 8) & 0xF in (0xE, 0xF)
+                if present_dpl3 and image.executable(addr) and _idt_neighbour(image, region.start, data, i):
+                    if not any(e.address == addr for e in out):
+                        out.append(EntryPoint(instruction="int 0x80", abi="i386", address=addr,
+                                              symbol=image.best_name(addr), method="idt", at=region.start + i,
+                                              writer=image.symbolize(region.start + i),
+                                              via="struct idt_data {vector 0x80, __KERNEL_CS, DPL 3}"))
+            i = data.find(needle, i + 1)
+    return out
+
+
+def _idt_neighbour(image: KernelImage, region_start: int, data: bytes, i: int) -> bool:
+    """A real table has another gate record next to it, or (a one-entry ia32_idt) a symbol starting at it."""
+    for j in (i - 24, i + 24):
+        if 0 <= j and j + 24 <= len(data):
+            vec, seg, _bits, addr = struct.unpack_from("<IIH6xQ", data, j)
+            if vec < 256 and seg == KERNEL_CS and image.executable(addr):
+                return True
+    return bool(image.names_at(region_start + i))
+
+
+def fallback_entries(image: KernelImage, have: set[str]) -> list[EntryPoint]:
+    out = []
+    abis = {"syscall": "x86_64", "syscall (compat)": "i386", "sysenter": "i386", "int 0x80": "i386"}
+    for instruction, names in FALLBACK_NAMES.items():
+        if instruction in have:
+            continue
+        for n in names:
+            a = image.address_of(n)
+            if a is not None:
+                out.append(EntryPoint(instruction=instruction, abi=abis[instruction], address=a, symbol=n,
+                                      method="symbol-fallback",
+                                      note="no MSR write / IDT record found by data flow; located by name"))
+                break
+    return out

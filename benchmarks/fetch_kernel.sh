@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Fetch a Debian cloud-amd64 debug vmlinux and the syscall tables of the *matching* kernel source.
+#
+#   benchmarks/fetch_kernel.sh SERIES [CACHE_DIR]      SERIES: 6.1 | 6.12   (default CACHE_DIR: /work/dl/kernels
+#                                                       or $SYSSCAN_KERNEL_CACHE)
+# Prints shell assignments on stdout, e.g. for 6.1:
+#   SYSSCAN_VMLINUX_61=/.../vmlinux-6.1.0-56-cloud-amd64
+#   SYSSCAN_TBL_61=/.../syscall_64.tbl
+#   SYSSCAN_TBL32_61=/.../syscall_32.tbl
+# so CI can `eval "$(benchmarks/fetch_kernel.sh 6.1 "$CACHE")"`.
+#
+# The pair is chosen dynamically (the archive moves): the candidate version of linux-source-SERIES,
+# then the linux-image-SERIES*-cloud-amd64-dbg package whose Version equals it. Downloads are cached:
+# a second run with the same archive state downloads nothing. Only the vmlinux and the two .tbl files
+# are kept; the .debs are deleted after extraction unless KEEP_DEBS=1.
+set -euo pipefail
+
+series="${1:?usage: fetch_kernel.sh 6.1|6.12 [CACHE_DIR]}"
+cache="${2:-${SYSSCAN_KERNEL_CACHE:-/work/dl/kernels}}"
+tag="${series//./}"
+log() { echo "fetch_kernel: $*" >&2; }
+
+src_pkg="linux-source-$series"
+src_ver="$(apt-cache policy "$src_pkg" | awk '/Candidate:/ {print $2}')"
+if [[ -z "$src_ver" || "$src_ver" == "(none)" ]]; then
+    log "no candidate for $src_pkg (run apt-get update?)"; exit 1
+fi
+
+dbg_pkg=""
+for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}[.0-9+a-z-]*-cloud-amd64-dbg\$" | awk '{print $1}'); do
+    if apt-cache show "$p" 2>/dev/null | grep -qx "Version: $src_ver"; then dbg_pkg="$p"; fi
+done
+if [[ -z "$dbg_pkg" ]]; then
+    log "no linux-image-$series*-cloud-amd64-dbg package with version $src_ver"; exit 1
+fi
+log "pair: $dbg_pkg $src_ver + $src_pkg $src_ver"
+
+dir="$cache/$dbg_pkg-$src_ver"
+mkdir -p "$dir"
+cd "$dir"
+
+vmlinux="$(ls "$dir"/usr/lib/debug/boot/vmlinux-* 2>/dev/null | head -n1 || true)"
+if [[ -z "$vmlinux" ]]; then
+    log "downloading $dbg_pkg ..."
+    apt-get download "$dbg_pkg=$src_ver" >&2
+    deb="$(ls "$dir"/"${dbg_pkg}"_*.deb | head -n1)"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" --wildcards './usr/lib/debug/boot/vmlinux-*'
+    [[ "${KEEP_DEBS:-0}" == 1 ]] || rm -f "$deb"
+    vmlinux="$(ls "$dir"/usr/lib/debug/boot/vmlinux-* | head -n1)"
+fi
+
+tbl64="$dir/syscalls/syscall_64.tbl"
+tbl32="$dir/syscalls/syscall_32.tbl"
+if [[ ! -s "$tbl64" || ! -s "$tbl32" ]]; then
+    log "downloading $src_pkg ..."
+    apt-get download "$src_pkg=$src_ver" >&2
+    deb="$(ls "$dir"/"${src_pkg}"_*.deb | head -n1)"
+    tmp="$dir/src.tmp"; rm -rf "$tmp"; mkdir -p "$tmp"
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" --wildcards './usr/src/linux-source-*.tar.*'
+    tarball="$(ls "$tmp"/usr/src/linux-source-*.tar.* | head -n1)"
+    mkdir -p "$dir/syscalls"
+    tar -x -f "$tarball" -C "$tmp" --wildcards '*/arch/x86/entry/syscalls/syscall_*.tbl'
+    cp "$(find "$tmp" -path '*/arch/x86/entry/syscalls/syscall_64.tbl' | head -n1)" "$tbl64"
+    cp "$(find "$tmp" -path '*/arch/x86/entry/syscalls/syscall_32.tbl' | head -n1)" "$tbl32"
+    rm -rf "$tmp"
+    [[ "${KEEP_DEBS:-0}" == 1 ]] || rm -f "$deb"
+fi
+
+echo "SYSSCAN_VMLINUX_${tag}=$vmlinux"
+echo "SYSSCAN_TBL_${tag}=$tbl64"
+echo "SYSSCAN_TBL32_${tag}=$tbl32"
