@@ -1,0 +1,150 @@
+"""Command line: arguments → pipeline → renderer; errors → one line and an exit code. No analysis here.
+
+Exit codes (README, "Exit codes"): 0 clean, 1 findings at or above --fail-on, 2 usage, 3 input missing/unreadable,
+4 not an ELF, 5 corrupt/truncated ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad saved report,
+70 internal error, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import INTERNAL_ERROR_EXIT, BadReport, SysscanError, UsageError
+from .model import Report
+
+FORMATS = ("table", "json")
+SUBCOMMANDS = ("scan", "render")
+
+
+def _parser_scan() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sysscan",
+        description="Find where a Linux ELF enters the kernel: syscall/sysenter/int 0x80 sites, the syscall number "
+                    "and arguments at each, and (with --vmlinux) the kernel function that handles it.",
+        epilog="Other commands: 'sysscan render REPORT.json' re-renders a saved JSON report. "
+               "Exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 missing/unreadable input, 4 not an ELF, "
+               "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 70 internal.",
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
+    _output_args(p)
+    return p
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--format", default="table", help=f"output format: {', '.join(FORMATS)} (default: table)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail: sections, offsets, reasons")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="terminal colours")
+    p.add_argument("--width", type=int, default=None, help="terminal width for the table format")
+    p.add_argument("--version", action="version", version=f"sysscan {__version__}")
+
+
+def _parser_render() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sysscan render", description="Render a saved JSON report again.")
+    p.add_argument("report", metavar="REPORT.json")
+    _output_args(p)
+    return p
+
+
+def _render_opts(args: argparse.Namespace, to_terminal: bool) -> dict:
+    color = args.color == "always" or (args.color == "auto" and to_terminal and not os.environ.get("NO_COLOR"))
+    return {"verbose": args.verbose, "color": color, "width": args.width}
+
+
+def _check_format(fmt: str) -> str:
+    from .render import RENDERERS
+
+    if fmt not in RENDERERS:
+        raise UsageError(None, f"unknown format {fmt!r}; choose from {', '.join(RENDERERS)}")
+    return fmt
+
+
+def _emit(reports: list[Report], args: argparse.Namespace) -> None:
+    from .render import render
+
+    fmt = _check_format(args.format)
+    to_terminal = not args.output and sys.stdout.isatty()
+    opts = _render_opts(args, to_terminal)
+    if fmt == "json" and len(reports) > 1:
+        text = json.dumps({"reports": [r.to_dict() for r in reports]}, indent=2, sort_keys=True,
+                          ensure_ascii=False) + "\n"
+    else:
+        text = "".join(render(r, fmt, opts) for r in reports)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise UsageError(args.output, f"cannot write the report: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def cmd_scan(argv: Sequence[str]) -> int:
+    args = _parser_scan().parse_args(argv)
+    _check_format(args.format)
+    from .scan import scan_file
+
+    reports = [scan_file(p) for p in args.paths]
+    _emit(reports, args)
+    return 0
+
+
+def cmd_render(argv: Sequence[str]) -> int:
+    args = _parser_render().parse_args(argv)
+    try:
+        with open(args.report, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise BadReport(args.report, "no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BadReport(args.report, f"not a JSON report: {e}") from None
+    try:
+        items = data["reports"] if isinstance(data, dict) and "reports" in data else [data]
+        reports = [Report.from_dict(d) for d in items]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BadReport(args.report, f"not a sysscan report: {e}") from None
+    _emit(reports, args)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"scan": cmd_scan, "render": cmd_render}
+    if argv and argv[0] in commands:
+        cmd, rest = commands[argv[0]], argv[1:]
+    else:
+        cmd, rest = cmd_scan, argv
+    try:
+        return cmd(rest)
+    except SysscanError as e:
+        print(f"sysscan: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("sysscan: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's flush at exit
+        except OSError:
+            pass
+        return 0
+    except MemoryError:
+        print("sysscan: error: out of memory", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+    except Exception as e:  # a bug in sysscan: one line, not a traceback; SYSSCAN_DEBUG=1 shows it
+        if os.environ.get("SYSSCAN_DEBUG"):
+            raise
+        print(f"sysscan: internal error: {type(e).__name__}: {e} (set SYSSCAN_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

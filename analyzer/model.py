@@ -1,0 +1,239 @@
+"""The one result model: every stage fills it, every renderer reads it, `--format json` writes it.
+
+Addresses and register values are written as hex strings in JSON ("0x401000"): kernel addresses and 64-bit
+values do not fit a JavaScript number, and a reviewer reads hex. Syscall numbers stay plain integers.
+A saved report loads back with `Report.from_dict`, so it can be rendered again without re-analysing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import __version__
+
+SCHEMA_VERSION = "1.0"
+HEX = {"hex": True}
+
+
+def hexfield(**kw: Any) -> Any:
+    """A field written as hex in JSON (an int, a list of ints, or a dict keyed by int)."""
+    return field(metadata=HEX, **kw)
+
+
+@dataclass
+class RegisterValue:
+    """What one register holds at a site: the set of constants, or why it is not known."""
+
+    register: str  # as the ABI names it: "rax", "r10", "eax", "ebx"
+    role: str  # "number" or "arg0".."arg5"
+    values: list[int] = hexfield(default_factory=list)
+    status: str = "unresolved"  # "resolved" | "partial" (some paths known) | "unresolved"
+    reasons: list[str] = field(default_factory=list)
+    strings: dict[int, str] = hexfield(default_factory=dict)  # value -> the read-only string it points to
+    param: str | None = None  # the kernel's parameter name for this argument, when the syscall is known
+    provenance: list[str] = field(default_factory=list)  # how it was found: "local", "caller 0x… in f", …
+
+
+@dataclass
+class KernelPath:
+    """How one syscall number from a site reaches the kernel function that handles it."""
+
+    nr: int
+    abi: str
+    entry: str | None = None  # entry symbol, e.g. entry_SYSCALL_64
+    entry_address: int | None = hexfield(default=None)
+    handler: str | None = None  # e.g. __x64_sys_write
+    handler_address: int | None = hexfield(default=None)
+    implementation: str | None = None  # e.g. ksys_write
+    source: str | None = None  # file:line of the SYSCALL_DEFINE, when DWARF gives it
+    enosys: bool = False
+    path: list[str] = field(default_factory=list)  # node names, site first
+
+
+@dataclass
+class SyscallRef:
+    """One possible syscall of a site, named from the table in use."""
+
+    nr: int
+    abi: str
+    name: str | None
+    params: list[str] = field(default_factory=list)  # "type name", from the table's prototype
+
+
+@dataclass
+class Site:
+    """A real `syscall` / `sysenter` / `int 0x80` instruction and what it asks the kernel for."""
+
+    address: int = hexfield()
+    offset: int = hexfield()
+    section: str = ""
+    function: str = ""
+    function_address: int = hexfield(default=0)
+    instruction: str = "syscall"  # "syscall" | "sysenter" | "int 0x80"
+    abi: str = "x86_64"  # the syscall table that applies: "x86_64" | "i386" | "x32"
+    bytes: str = ""
+    number: RegisterValue = field(default_factory=lambda: RegisterValue("rax", "number"))
+    args: list[RegisterValue] = field(default_factory=list)
+    syscalls: list[SyscallRef] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    kernel: list[KernelPath] = field(default_factory=list)
+
+    @property
+    def resolved(self) -> bool:
+        return self.number.status == "resolved"
+
+
+@dataclass
+class Finding:
+    """A rule that matched, at a site or on the whole binary."""
+
+    rule: str  # rule id
+    name: str
+    severity: str  # info | low | medium | high | critical
+    message: str
+    site: int | None = hexfield(default=None)
+    function: str | None = None
+    syscall: str | None = None
+    tags: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # stable across rebuilds: rule + function + syscall, never a raw address
+    baseline: str | None = None  # "new" | "unchanged" | "accepted", when a baseline or allowlist was given
+
+
+@dataclass
+class BinaryInfo:
+    path: str
+    name: str
+    size: int
+    sha256: str
+    arch: str
+    bits: int
+    elf_type: str
+    pie: bool
+    static: bool
+    stripped: bool
+    interpreter: str | None = None
+    build_id: str | None = None
+    entry: int = hexfield(default=0)
+    needed: list[str] = field(default_factory=list)
+    functions: int = 0
+
+
+@dataclass
+class TableInfo:
+    """Where syscall names come from: the embedded tables, or the --vmlinux kernel."""
+
+    source: str  # "embedded" | "vmlinux"
+    kernel_version: str
+    path: str | None = None
+
+
+@dataclass
+class SyscallUse:
+    """One row of the binary's syscall set: a syscall and the sites that may make it."""
+
+    abi: str
+    nr: int
+    name: str | None
+    sites: list[int] = hexfield(default_factory=list)
+    handler: str | None = None
+    enosys: bool = False
+
+
+@dataclass
+class Rejected:
+    """Bytes that look like a syscall instruction but are not one, and why (decoys, data in code)."""
+
+    address: int = hexfield()
+    pattern: str = ""
+    function: str = ""
+    reason: str = ""
+
+
+@dataclass
+class Summary:
+    sites: int = 0
+    resolved: int = 0
+    partial: int = 0
+    unresolved: int = 0
+    syscalls: int = 0  # distinct (abi, nr)
+    findings: int = 0
+    by_instruction: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """The whole answer for one binary. JSON written from it is byte-identical for identical inputs."""
+
+    binary: BinaryInfo
+    table: TableInfo
+    sites: list[Site] = field(default_factory=list)
+    syscalls: list[SyscallUse] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    summary: Summary = field(default_factory=Summary)
+    rejected: list[Rejected] = field(default_factory=list)
+    kernel: dict | None = None  # the kernel analysis summary when --vmlinux was given
+    incomplete: list[str] = field(default_factory=list)  # what was skipped and why
+    tool: dict[str, str] = field(default_factory=lambda: {"name": "sysscan", "version": __version__})
+    schema_version: str = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return _encode(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Report":
+        if not isinstance(data, dict) or "binary" not in data or "schema_version" not in data:
+            raise ValueError("not a sysscan report (no binary / schema_version)")
+        major = str(data["schema_version"]).split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            raise ValueError(f"report schema {data['schema_version']} is not readable by this version "
+                             f"(expects {SCHEMA_VERSION})")
+        return _decode(cls, data)
+
+
+def _hex(v: int) -> str:
+    return f"{v:#x}"
+
+
+def _encode(obj: Any, hexed: bool = False) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _encode(getattr(obj, f.name), f.metadata.get("hex", False)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {(_hex(k) if hexed and isinstance(k, int) else str(k)): _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, hexed) for v in obj]
+    if hexed and isinstance(obj, int) and not isinstance(obj, bool):
+        return _hex(obj)
+    return obj
+
+
+def _decode(tp: Any, data: Any, hexed: bool = False) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if data is None:
+        return None
+    if origin is typing.Union or (sys.version_info >= (3, 10) and origin is __import__("types").UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return _decode(inner[0], data, hexed) if inner else data
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _decode(hints[f.name], data[f.name], f.metadata.get("hex", False))
+        return tp(**kwargs)
+    if origin in (list, tuple):
+        (inner,) = args[:1] or (Any,)
+        return [_decode(inner, v, hexed) for v in data]
+    if origin is dict:
+        kt, vt = args or (Any, Any)
+        return {(_decode(kt, k, hexed)): _decode(vt, v) for k, v in data.items()}
+    if tp is int:
+        if isinstance(data, str):
+            return int(data, 16) if hexed or data.startswith("0x") else int(data)
+        return int(data)
+    return data

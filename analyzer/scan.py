@@ -1,0 +1,229 @@
+"""The pipeline for one binary: load → sites → values → names → (kernel) → (rules) → Report.
+
+This is the pure function a worker pool (or a distributed engine) runs: a path and options in, a Report out.
+"""
+from __future__ import annotations
+
+import os
+
+import capstone
+from dataclasses import dataclass
+
+from . import model
+from .load import LoadedBinary, load
+from .sites import RawSite, find_sites
+from .syscalls import load_table
+from .values.local import FunctionDataflow, ValueSummary, summarize
+from .values.noreturn import NORETURN_NAMES
+
+ABI_REGS = {
+    "x86_64": ("rax", ("rdi", "rsi", "rdx", "r10", "r8", "r9")),
+    "i386": ("eax", ("ebx", "ecx", "edx", "esi", "edi", "ebp")),
+}
+X32_BIT = 0x40000000
+
+
+@dataclass
+class ScanOptions:
+    """Options that change results (and so belong in a cache key)."""
+
+    max_seconds: float | None = None
+
+    def key(self) -> str:
+        return f"t={self.max_seconds}"
+
+
+def site_abi(lb: LoadedBinary, instruction: str) -> str:
+    """`syscall` in 64-bit code uses the x86-64 table; `int 0x80` and `sysenter` always use the i386 one."""
+    if lb.bits == 64 and instruction == "syscall":
+        return "x86_64"
+    return "i386"
+
+
+class ValueEngine:
+    """Runs local data flow once per function and answers register values at sites."""
+
+    def __init__(self, lb: LoadedBinary) -> None:
+        self.lb = lb
+        self._flows: dict[tuple[int, int], FunctionDataflow] = {}
+        self._noreturn: dict[int, bool] = {}
+        self.incomplete: list[str] = []
+        self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+
+    def noreturn(self, target: int, depth: int = 0) -> bool:
+        """Does a call to target never come back? By name for imports, else by looking for a way out of its body.
+
+        Only functions with an exact extent (symbol size or .eh_frame range) are judged by their body: a guessed
+        end could hide the `ret` and cut real paths."""
+        if target in self._noreturn:
+            return self._noreturn[target]
+        self._noreturn[target] = False  # recursion guard
+        name = self.lb.imports.get(target) or self.lb.symbols.get(target)
+        result = False
+        if name is not None and name.split("@")[0] in NORETURN_NAMES:
+            result = True
+        else:
+            f = self.lb.function_at(target)
+            if f is not None and f.start == target and f.source in ("symbol", "eh_frame") and depth < 3:
+                result = self._body_never_returns(f.start, f.end, depth)
+        self._noreturn[target] = result
+        return result
+
+    def _body_never_returns(self, start: int, end: int, depth: int) -> bool:
+        code = self.lb.memory.read(start, min(end - start, 1 << 16))
+        if not code:
+            return False
+        last = None
+        for a, sz, m, op in self._md.disasm_lite(code, start):
+            last = (a, sz, m, op)
+            if m.startswith("ret") or m in ("iretq", "sysretq"):
+                return False
+            if m == "jmp" or (m.startswith("j") and m != "jmp"):
+                try:
+                    t = int(op, 16)
+                except ValueError:
+                    return False  # indirect jump: a jump table or a tail call; assume it may return
+                if not start <= t < end:
+                    if m != "jmp" or not self.noreturn(t, depth + 1):
+                        return False
+        if last is None or last[0] + last[1] < end - 16:
+            return False  # did not decode to the end: do not guess
+        return True
+
+    def flow(self, start: int, end: int, name: str) -> FunctionDataflow:
+        key = (start, end)
+        fd = self._flows.get(key)
+        if fd is None:
+            fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
+                                  noreturn=self.noreturn)
+            self._flows[key] = fd
+            self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
+        return fd
+
+    def at_site(self, site: RawSite, regs: list[str]) -> dict[str, ValueSummary]:
+        fd = self.flow(site.function_start, site.function_end, site.function_name)
+        state = fd.state_before(site.address)
+        mask = 0xFFFFFFFF if regs[0] == "eax" else None
+        out: dict[str, ValueSummary] = {}
+        for r in regs:
+            if state is None:
+                out[r] = ValueSummary((), (f"the site is not reached when decoding {site.function_name}",), ())
+            else:
+                out[r] = summarize(state.get(r), site.function_name, self.lb.bits, mask)
+        return out
+
+
+def name_syscall(abi: str, nr: int) -> model.SyscallRef:
+    """Name a number from the embedded tables; x32 numbers (bit 30 set) in 64-bit code use the x32 table."""
+    table_abi = abi
+    if abi == "x86_64" and nr & X32_BIT:
+        table_abi = "x32"
+    table = load_table(table_abi)
+    entry = table.get(nr) or (table.get(nr & ~X32_BIT) if table_abi == "x32" else None)
+    if entry is None:
+        return model.SyscallRef(nr=nr, abi=table_abi, name=None)
+    return model.SyscallRef(nr=nr, abi=table_abi, name=entry.name,
+                            params=[f"{a.type} {a.name}".strip() for a in entry.args])
+
+
+def _register_value(reg: str, role: str, s: ValueSummary, lb: LoadedBinary,
+                    param_type: str | None, param: str | None) -> model.RegisterValue:
+    strings: dict[int, str] = {}
+    if s.constants and (param_type is None or "char" in param_type):
+        for v in s.constants:
+            if lb.memory.is_readonly(v):
+                text = lb.memory.read_cstring(v)
+                if text is not None and (param_type is not None or len(text) >= 3):
+                    strings[v] = text
+    return model.RegisterValue(
+        register=reg, role=role, values=list(s.constants), status=s.status, reasons=list(s.reasons),
+        strings=strings, param=param, provenance=["local"] if s.constants else [],
+    )
+
+
+def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Site:
+    abi = site_abi(lb, raw.instruction)
+    nreg, aregs = ABI_REGS[abi]
+    vals = engine.at_site(raw, [nreg, *aregs])
+    number = vals[nreg]
+    refs = [name_syscall(abi, nr) for nr in number.constants]
+    # How many arguments to show: what the possible syscalls take; all six when we do not know which syscall.
+    if refs and number.status == "resolved" and all(r.name for r in refs):
+        nargs = max(len(r.params) for r in refs)
+    else:
+        nargs = len(aregs)
+    single = refs[0] if len(refs) == 1 and refs[0].name else None
+    args = []
+    for i, reg in enumerate(aregs[:nargs]):
+        ptype = pname = None
+        if single and i < len(single.params):
+            ptype, _, pname = single.params[i].rpartition(" ")
+            pname = pname.lstrip("*")
+        args.append(_register_value(reg, f"arg{i}", vals[reg], lb, ptype, pname))
+    notes = []
+    if lb.bits == 64 and abi == "i386":
+        notes.append(f"{raw.instruction} in a 64-bit binary enters the kernel's 32-bit (i386) syscall table")
+    if any(r.abi == "x32" for r in refs):
+        notes.append("number has the x32 bit (0x40000000) set: the x32 table applies")
+    for r in refs:
+        if r.name is None:
+            notes.append(f"number {r.nr} is not in the {r.abi} table of kernel {load_table(r.abi).kernel_version}")
+    code = lb.memory.read(raw.address, 2) or b""
+    return model.Site(
+        address=raw.address, offset=raw.offset, section=raw.section, function=raw.function_name,
+        function_address=raw.function_start, instruction=raw.instruction, abi=abi, bytes=code.hex(),
+        number=_register_value(nreg, "number", number, lb, "int", None), args=args, syscalls=refs, notes=notes,
+    )
+
+
+def binary_info(lb: LoadedBinary) -> model.BinaryInfo:
+    return model.BinaryInfo(
+        path=lb.path, name=os.path.basename(lb.path), size=lb.size, sha256=lb.sha256, arch=lb.arch, bits=lb.bits,
+        elf_type=lb.elf_type, pie=lb.pie, static=lb.static, stripped=lb.stripped, interpreter=lb.interpreter,
+        build_id=lb.build_id, entry=lb.entry, needed=sorted(lb.needed), functions=len(lb.functions),
+    )
+
+
+def summarize_report(report: model.Report) -> None:
+    """Recompute the derived parts (syscall set, summary) from the sites and findings."""
+    uses: dict[tuple[str, int], model.SyscallUse] = {}
+    for site in report.sites:
+        handlers = {(k.abi, k.nr): k for k in site.kernel}
+        for ref in site.syscalls:
+            u = uses.setdefault((ref.abi, ref.nr), model.SyscallUse(abi=ref.abi, nr=ref.nr, name=ref.name))
+            u.sites.append(site.address)
+            k = handlers.get((ref.abi, ref.nr))
+            if k is not None:
+                u.handler, u.enosys = k.handler, k.enosys
+    report.syscalls = [uses[k] for k in sorted(uses)]
+    s = model.Summary()
+    s.sites = len(report.sites)
+    for site in report.sites:
+        setattr(s, site.number.status, getattr(s, site.number.status) + 1)
+        s.by_instruction[site.instruction] = s.by_instruction.get(site.instruction, 0) + 1
+    s.syscalls = len(uses)
+    s.findings = len(report.findings)
+    for f in report.findings:
+        s.by_severity[f.severity] = s.by_severity.get(f.severity, 0) + 1
+    s.by_instruction = dict(sorted(s.by_instruction.items()))
+    s.by_severity = dict(sorted(s.by_severity.items()))
+    report.summary = s
+
+
+def scan_file(path: str, options: ScanOptions | None = None) -> model.Report:
+    """Analyse one ELF: the pure per-binary job."""
+    options = options or ScanOptions()
+    lb = load(path)
+    raws, rejected = find_sites(lb)
+    engine = ValueEngine(lb)
+    sites = [build_site(lb, r, engine) for r in raws]
+    table = load_table("x86_64" if lb.bits == 64 else "i386")
+    report = model.Report(
+        binary=binary_info(lb),
+        table=model.TableInfo(source="embedded", kernel_version=table.kernel_version, path=None),
+        sites=sorted(sites, key=lambda s: s.address),
+        rejected=[model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected],
+        incomplete=sorted(set(engine.incomplete)),
+    )
+    summarize_report(report)
+    return report

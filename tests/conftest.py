@@ -1,0 +1,31 @@
+"""Shared fixtures: the corpus manifest and a cache of scans (each corpus binary is analysed once per session)."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+def manifest() -> dict:
+    return json.loads((CORPUS / "manifest.json").read_text())
+
+
+def manifest_entries() -> list[dict]:
+    return manifest()["binaries"]
+
+
+@lru_cache(maxsize=None)
+def scanned(relpath: str):
+    from analyzer.scan import scan_file
+
+    return scan_file(str(CORPUS / relpath))
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    return CORPUS
