@@ -13,7 +13,8 @@ ABI_PREFIXES = {
 NAME_PREFIXES = ("__x64_sys_", "__ia32_compat_sys_", "__ia32_sys_", "__x32_compat_sys_", "__x64_compat_sys_",
                  "__se_compat_sys_", "__do_compat_sys_", "__se_sys_", "__do_sys_", "compat_sys_", "sys_")
 WRAPPER_PREFIXES = ("__x64_sys_", "__ia32_sys_", "__ia32_compat_sys_", "__x32_compat_sys_", "__se_sys_",
-                    "__do_sys_", "__se_compat_sys_", "__do_compat_sys_")
+                    "__se_compat_sys_")
+THIN_WRAPPER = 0x80
 IGNORED_CALLEES = ("__fentry__", "__x86_return_thunk", "__x86_indirect_thunk", "__stack_chk_fail",
                    "__sanitizer_cov", "__might_", "might_", "__cond_resched", "__SCT__", "__cfi_", "__ubsan",
                    "__kasan", "__kcsan", "__x86_indirect_call_thunk", "__x86_indirect_jump_thunk",
@@ -111,8 +112,11 @@ class HandlerInfo:
             if name:
                 pick = next((c for c in callees if c[0].startswith(("__se_", "__do_")) and name in c[0]), None)
                 pick = pick or next((c for c in callees if name in c[0]), None)
-            pick = pick or next((c for c in callees if c[0].startswith(("ksys_", "do_", "__do_", "__sys_"))), None)
-            pick = pick or callees[0]
+            if pick is None and hi - lo <= THIN_WRAPPER:
+                # a thin wrapper (no body inlined): the implementation is what it calls
+                pick = next((c for c in callees if c[0].startswith(("ksys_", "do_", "__do_", "__sys_"))), callees[0])
+            if pick is None:
+                break  # the body is inlined into this function: it is the implementation
             out.append(pick)
             seen.add(pick[1])
             if not pick[0].startswith(WRAPPER_PREFIXES):

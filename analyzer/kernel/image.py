@@ -170,8 +170,16 @@ def _refuse_non_elf(path: str, head: bytes) -> None:
     raise NotAnELF(path, "not an ELF file (no \\x7fELF magic)")
 
 
-def load_kernel(path: str) -> KernelImage:
-    """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems."""
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of a vmlinux for the cache: build-id and the content hash (see KernelImage.sha256)."""
+
+    build_id: str | None
+    sha256: str
+    size: int
+
+
+def _open(path: str):
     try:
         st = os.stat(path)
     except OSError as e:
@@ -182,20 +190,50 @@ def load_kernel(path: str) -> KernelImage:
         f = open(path, "rb")
     except OSError as e:
         raise InputNotFound(path, f"cannot open: {e.strerror or e}") from None
-    with f:
-        if st.st_size == 0:
-            raise NotAnELF(path, "empty file")
-        try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as e:
-            raise InputNotFound(path, f"cannot map: {e}") from None
-        try:
-            return _parse(path, mm, st.st_size)
-        finally:
-            mm.close()
+    if st.st_size == 0:
+        f.close()
+        raise NotAnELF(path, "empty file")
+    try:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as e:
+        f.close()
+        raise InputNotFound(path, f"cannot map: {e}") from None
+    return f, mm, st.st_size
 
 
-def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
+def fingerprint(path: str) -> Fingerprint:
+    """Check the file and hash what the analysis reads (~50 ms on a 590 MB vmlinux), without building symbols."""
+    f, mm, size = _open(path)
+    try:
+        lay = _layout(path, mm, size)
+        return Fingerprint(lay.build_id, lay.hasher.hexdigest(), size)
+    finally:
+        mm.close()
+        f.close()
+
+
+def load_kernel(path: str) -> KernelImage:
+    """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems."""
+    f, mm, size = _open(path)
+    try:
+        return _parse(path, mm, size)
+    finally:
+        mm.close()
+        f.close()
+
+
+@dataclass
+class _Layout:
+    phdrs: list
+    shdrs: list
+    e_shstrndx: int
+    symtab: tuple | None
+    build_id: str | None
+    hasher: object
+
+
+def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
+    """Validate headers, find the build-id, hash header + program headers + PT_LOAD bytes + .symtab + .strtab."""
     head = mm[:0x240]
     _refuse_non_elf(path, head)
     if len(head) < 64:
@@ -209,7 +247,7 @@ def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
                               "only x86-64 vmlinux images are supported")
     if ei_class != 2:
         raise CorruptELF(path, f"bad ELF class {ei_class}")
-    (e_type, e_machine, _ver, e_entry, e_phoff, e_shoff, _flags, _ehsize, e_phentsize, e_phnum, e_shentsize,
+    (e_type, e_machine, _ver, _entry, e_phoff, e_shoff, _flags, _ehsize, e_phentsize, e_phnum, e_shentsize,
      e_shnum, e_shstrndx) = struct.unpack_from("<HHIQQQIHHHHHH", head, 16)
     if e_machine != EM_X86_64:
         raise BadKernel(path, f"{MACHINES.get(e_machine, f'machine {e_machine}')} ELF; "
@@ -217,61 +255,71 @@ def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
     if e_phentsize != 56 or e_phoff + e_phnum * 56 > size:
         raise CorruptELF(path, "program headers out of the file")
     phdrs = [struct.unpack_from("<IIQQQQQQ", mm, e_phoff + i * 56) for i in range(e_phnum)]
-
     if any(p[0] in (PT_INTERP, PT_DYNAMIC) for p in phdrs) or e_type == 3:
         raise BadKernel(path, "a user-space program or library, not a vmlinux (it has a dynamic loader/PIE "
                               "header); pass the kernel image with --vmlinux")
     loads = [p for p in phdrs if p[0] == PT_LOAD]
     if not any(p[3] >= KERNEL_SPACE for p in loads):
         raise BadKernel(path, "no segment is loaded in kernel space (0xffff8...): a user-space program, not a vmlinux")
-
-    regions: list[Region] = []
+    view = memoryview(mm)
     hasher = hashlib.sha256()
     hasher.update(head[:64])
-    hasher.update(mm[e_phoff:e_phoff + e_phnum * 56])
-    for p_type, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in loads:
-        if p_offset + p_filesz > size:
-            raise CorruptELF(path, f"segment at {p_vaddr:#x} extends past the end of the file")
+    hasher.update(view[e_phoff:e_phoff + e_phnum * 56])
+    for p in loads:
+        if p[2] + p[5] > size:
+            raise CorruptELF(path, f"segment at {p[3]:#x} extends past the end of the file")
+        if p[3] >= KERNEL_SPACE:
+            hasher.update(view[p[2]:p[2] + p[5]])
+    build_id = None
+    for p in phdrs:
+        if p[0] == PT_NOTE and p[2] + p[5] <= size:
+            build_id = build_id or _build_id(mm[p[2]:p[2] + p[5]])
+    shdrs: list = []
+    symtab = None
+    if e_shoff and e_shnum:
+        if e_shentsize != 64 or e_shoff + e_shnum * 64 > size:
+            raise CorruptELF(path, "section headers out of the file")
+        shdrs = [struct.unpack_from("<IIQQQQIIQQ", mm, e_shoff + i * 64) for i in range(e_shnum)]
+        symtab = next((sh for sh in shdrs if sh[1] == SHT_SYMTAB), None)
+        if symtab is not None:
+            off, sz, link = symtab[4], symtab[5], symtab[6]
+            if off + sz > size or link >= e_shnum or shdrs[link][4] + shdrs[link][5] > size:
+                raise CorruptELF(path, "symbol table out of the file")
+            hasher.update(view[off:off + sz - sz % 24])
+            hasher.update(view[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]])
+    view.release()
+    if symtab is None:
+        raise BadKernel(path, "a stripped vmlinux (no symbol table); use the unstripped one, e.g. "
+                              "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
+    return _Layout(phdrs, shdrs, e_shstrndx, symtab, build_id, hasher)
+
+
+def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
+    lay = _layout(path, mm, size)
+    regions: list[Region] = []
+    for _t, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in (p for p in lay.phdrs if p[0] == PT_LOAD):
         if p_vaddr < KERNEL_SPACE:
             continue  # the per-cpu template (.data..percpu, linked at 0): not mapped at these addresses
         data = mm[p_offset:p_offset + p_filesz]
-        hasher.update(data)
         if p_memsz > p_filesz:
             data += bytes(min(p_memsz - p_filesz, 1 << 26))
         regions.append(Region(start=p_vaddr, data=data, readable=bool(p_flags & 4), writable=bool(p_flags & 2),
                               executable=bool(p_flags & 1), name=f"LOAD@{p_vaddr:#x}"))
     memory = Memory(regions)
 
-    build_id = None
-    for p in phdrs:
-        if p[0] == PT_NOTE and p[2] + p[5] <= size:
-            build_id = build_id or _build_id(mm[p[2]:p[2] + p[5]])
-
-    # Sections and the symbol table.
+    shdrs = lay.shdrs
     sections: list[tuple[str, int, int, int, int, int]] = []
-    symbols: list[Symbol] = []
-    if e_shoff and e_shnum:
-        if e_shentsize != 64 or e_shoff + e_shnum * 64 > size:
-            raise CorruptELF(path, "section headers out of the file")
-        shdrs = [struct.unpack_from("<IIQQQQIIQQ", mm, e_shoff + i * 64) for i in range(e_shnum)]
-        names_sh = shdrs[e_shstrndx] if e_shstrndx < e_shnum else None
-        shstr = mm[names_sh[4]:names_sh[4] + names_sh[5]] if names_sh and names_sh[4] + names_sh[5] <= size else b""
-        for sh in shdrs:
-            nm = shstr[sh[0]:shstr.find(b"\0", sh[0])].decode("latin-1") if sh[0] < len(shstr) else ""
-            sections.append((nm, sh[3], sh[5], sh[4], sh[1], sh[2]))
-        symtab = next((sh for sh in shdrs if sh[1] == SHT_SYMTAB), None)
-        if symtab is not None:
-            off, sz, link = symtab[4], symtab[5], symtab[6]
-            if off + sz > size or link >= e_shnum or shdrs[link][4] + shdrs[link][5] > size:
-                raise CorruptELF(path, "symbol table out of the file")
-            strtab = mm[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
-            raw = mm[off:off + sz - sz % 24]
-            hasher.update(raw)
-            hasher.update(strtab)
-            exec_sections = {i for i, sh in enumerate(shdrs) if sh[2] & 0x4}
-            symbols = _symbols(raw, strtab, exec_sections)
+    names_sh = shdrs[lay.e_shstrndx] if lay.e_shstrndx < len(shdrs) else None
+    shstr = mm[names_sh[4]:names_sh[4] + names_sh[5]] if names_sh and names_sh[4] + names_sh[5] <= size else b""
+    for sh in shdrs:
+        nm = shstr[sh[0]:shstr.find(b"\0", sh[0])].decode("latin-1") if sh[0] < len(shstr) else ""
+        sections.append((nm, sh[3], sh[5], sh[4], sh[1], sh[2]))
+    off, sz, link = lay.symtab[4], lay.symtab[5], lay.symtab[6]
+    strtab = mm[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
+    exec_sections = {i for i, sh in enumerate(shdrs) if sh[2] & 0x4}
+    symbols = _symbols(mm[off:off + sz - sz % 24], strtab, exec_sections)
     if not symbols:
-        raise BadKernel(path, "a stripped vmlinux (no symbol table); use the unstripped one, e.g. "
+        raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
 
     by_address: dict[int, list[Symbol]] = {}
@@ -280,8 +328,9 @@ def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
         by_address.setdefault(s.address, []).append(s)
         by_name.setdefault(s.name, []).append(s)
 
-    image = KernelImage(path=path, memory=memory, build_id=build_id, sha256=hasher.hexdigest(), version=None,
-                        file_size=size, symbols=symbols, by_address=by_address, by_name=by_name, sections=sections)
+    image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=lay.hasher.hexdigest(),
+                        version=None, file_size=size, symbols=symbols, by_address=by_address, by_name=by_name,
+                        sections=sections)
     if "linux_banner" not in by_name and not any(n == ".text" for n, *_ in sections):
         raise BadKernel(path, "no linux_banner and no .text: not a Linux kernel image")
     image.version = _version(image)

@@ -1,0 +1,271 @@
+"""The path from each user-side syscall site into a given kernel, as a networkx DiGraph:
+
+    site -> entry (with the MSR/IDT that led there) -> [asm/C hops] -> do_syscall_64 -> dispatcher -> handler
+         -> implementation
+
+Every edge carries `how` (the relation: call, jmp, dispatch ...) and `established` (how we know it: data flow,
+table read, switch decode, symbol). Export with write_graph (GraphML / DOT / JSON chosen by the extension), and
+path_line() gives the one-line text the report prints per site.
+
+Sites are duck-typed: any object with `address` (int), `abi` ("x86_64" | "i386"), `instruction` ("syscall" |
+"sysenter" | "int 0x80") and `numbers` (iterable of possible syscall numbers; empty when unknown).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+
+import networkx as nx
+
+from .kernel.model import X32_SYSCALL_BIT, EntryPoint, Handler, KernelAnalysis
+
+MAX_NUMBERS_IN_LINE = 3
+
+
+def effective_abi(instruction: str, abi: str, nr: int | None = None) -> str:
+    """Which table a number is looked up in: int 0x80 and sysenter always use the 32-bit table; a 64-bit
+    `syscall` with the x32 bit set uses the x32 table."""
+    if instruction in ("int 0x80", "sysenter"):
+        return "i386"
+    if abi == "x86_64" and nr is not None and nr >= 0 and nr & X32_SYSCALL_BIT:
+        return "x32"
+    return abi
+
+
+def _hex(a: int | None) -> str | None:
+    return None if a is None else f"{a:#x}"
+
+
+def _clean(attrs: dict) -> dict:
+    """GraphML takes only str/int/float/bool: drop None, hex-encode addresses, join lists."""
+    out = {}
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        if isinstance(v, (list, tuple, set, frozenset)):
+            v = ",".join(str(x) for x in v)
+        out[k] = v
+    return out
+
+
+def _add_node(g: nx.DiGraph, node: str, **attrs) -> str:
+    if node not in g:
+        g.add_node(node, **_clean(attrs))
+    return node
+
+
+def _add_edge(g: nx.DiGraph, a: str, b: str, **attrs) -> None:
+    if g.has_edge(a, b):
+        nums = attrs.get("numbers")
+        if nums is not None and "numbers" in g.edges[a, b]:
+            old = {int(x) for x in str(g.edges[a, b]["numbers"]).split(",") if x}
+            g.edges[a, b]["numbers"] = ",".join(str(x) for x in sorted(old | set(nums)))
+        return
+    g.add_edge(a, b, **_clean(attrs))
+
+
+def _func(addr: int) -> str:
+    return f"func:{addr:#x}"
+
+
+def _entry_chain(g: nx.DiGraph, k: KernelAnalysis, e: EntryPoint) -> str | None:
+    """Add entry -> hops -> C entry -> dispatcher; return the dispatcher node (None if not reached)."""
+    established = {"wrmsr": "data flow (wrmsr)", "paravirt": "data flow (paravirt MSR write)",
+                   "msr-call": "data flow (MSR write helper)", "idt": "IDT record (struct idt_data)",
+                   "symbol-fallback": "symbol"}.get(e.method, e.method)
+    en = _add_node(g, f"entry:{e.address:#x}", kind="entry", label=e.symbol or _hex(e.address),
+                   address=_hex(e.address), symbol=e.symbol, instruction=e.instruction, abi=e.abi,
+                   msr=e.msr_name or _hex(e.msr), method=e.method, established=established,
+                   set_at=_hex(e.at), writer=e.writer, via=e.via)
+    prev = en
+    for step in e.path[1:]:
+        node = _add_node(g, _func(step.address), kind="function", label=step.symbol or _hex(step.address),
+                         address=_hex(step.address), symbol=step.symbol)
+        _add_edge(g, prev, node, how=step.how, established="direct " + step.how, at=_hex(step.at))
+        prev = node
+    if e.c_entry is not None:
+        g.nodes[prev]["kind"] = "c-entry"
+    if not e.dispatcher or e.dispatcher not in k.dispatchers:
+        return None
+    d = k.dispatchers[e.dispatcher]
+    dn = _add_node(g, f"dispatcher:{d.abi}", kind="dispatcher", label=f"{d.symbol or _hex(d.address)} [{d.kind}]",
+                   abi=d.abi, dispatch=d.kind, symbol=d.symbol, address=_hex(d.address), nr_syscalls=d.nr_syscalls,
+                   bound=d.bound_method, found_by=d.found_by)
+    _add_edge(g, prev, dn, how="dispatch", at=_hex(d.site),
+              established=f"{d.found_by}; bound NR_syscalls={d.nr_syscalls} by {d.bound_method}")
+    return dn
+
+
+def _handler_chain(g: nx.DiGraph, dn: str, h: Handler, kind: str) -> str:
+    hn = _add_node(g, f"handler:{h.abi}:{h.address:#x}" if h.address else f"handler:{h.abi}:enosys",
+                   kind="handler", label=h.symbol or "-ENOSYS", address=_hex(h.address), symbol=h.symbol,
+                   name=h.name, enosys=h.enosys, signature=", ".join(f"{a['type']} {a['name']}"
+                                                                       for a in h.signature) if h.signature else None,
+                   source=h.source)
+    est = {"switch": "switch decode", "jump-table": "jump-table decode", "table": "table read"}.get(kind, kind)
+    if h.how.startswith("out of range") or h.how.startswith("hole"):
+        est = h.how
+    _add_edge(g, dn, hn, how="handler", established=est, numbers=[h.nr])
+    prev = hn
+    for name in h.chain:
+        if name == h.implementation and h.implementation_address:
+            node = _add_node(g, _func(h.implementation_address), kind="implementation", label=name, symbol=name,
+                             address=_hex(h.implementation_address))
+            _add_edge(g, prev, node, how="call", established="direct call (bounded depth)")
+            prev = node
+        else:
+            node = _add_node(g, f"func:{name}", kind="function", label=name, symbol=name)
+            _add_edge(g, prev, node, how="call", established="direct call (bounded depth)")
+            prev = node
+    return hn
+
+
+def build_graph(kernel: KernelAnalysis, sites: Iterable | None = None) -> nx.DiGraph:
+    """The kernel's graph: every entry and dispatcher; with `sites`, each site's path to the handlers of its
+    possible numbers (unknown numbers: the site reaches the dispatcher only). Without sites, every handler."""
+    g = nx.DiGraph(kernel=kernel.version or kernel.path, build_id=kernel.build_id or "", sha256=kernel.sha256)
+    dnodes: dict[str, str] = {}
+    entry_nodes: dict[str, str] = {}
+    for e in kernel.entries:
+        dn = _entry_chain(g, kernel, e)
+        if dn:
+            dnodes.setdefault(e.dispatcher, dn)
+        entry_nodes.setdefault(e.instruction, f"entry:{e.address:#x}")
+    if sites is None:
+        for abi, table in kernel.tables.items():
+            dn = dnodes.get(abi) or _add_node(g, f"dispatcher:{abi}", kind="dispatcher", abi=abi,
+                                              label=f"{abi} dispatcher")
+            kind = kernel.dispatchers[abi].kind if abi in kernel.dispatchers else "?"
+            for h in table.values():
+                _handler_chain(g, dn, h, kind)
+        return g
+    for s in sites:
+        numbers = sorted({int(n) for n in (getattr(s, "numbers", None) or ())})
+        instruction = getattr(s, "instruction", "syscall")
+        abi = getattr(s, "abi", "x86_64")
+        sn = _add_node(g, f"site:{s.address:#x}", kind="site", label=f"{instruction} @ {s.address:#x}",
+                       address=_hex(s.address), instruction=instruction, abi=abi, numbers=numbers or None)
+        e = kernel.entry_for(instruction, effective_abi(instruction, abi))
+        if e is None:
+            continue
+        en = f"entry:{e.address:#x}"
+        _add_edge(g, sn, en, how=instruction, established=f"{e.msr_name or 'IDT vector 0x80'} "
+                                                         f"({e.method})" if e.method != "idt" else "IDT vector 0x80")
+        for n in numbers:
+            eff = effective_abi(instruction, abi, n)
+            if eff not in kernel.tables:
+                continue
+            dn = dnodes.get(eff)
+            if dn is None:
+                continue
+            _handler_chain(g, dn, kernel.resolve(eff, n), kernel.dispatchers[eff].kind)
+    return g
+
+
+def write_graph(graph: nx.DiGraph, path: str) -> str:
+    """Write as GraphML (.graphml/.xml), DOT (.dot/.gv) or JSON node-link (.json). Returns the format used."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".graphml", ".xml"):
+        fmt = "graphml"
+        text = "\n".join(nx.generate_graphml(graph)) + "\n"
+    elif ext in (".dot", ".gv"):
+        fmt = "dot"
+        text = to_dot(graph)
+    elif ext == ".json":
+        fmt = "json"
+        text = json.dumps(nx.node_link_data(graph, edges="edges") if _has_edges_kw() else nx.node_link_data(graph),
+                          indent=1, sort_keys=True) + "\n"
+    else:
+        raise ValueError(f"unknown graph format {ext!r}: use .graphml, .dot or .json")
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".graph-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return fmt
+
+
+def _has_edges_kw() -> bool:
+    import inspect
+
+    try:
+        return "edges" in inspect.signature(nx.node_link_data).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _dot_id(s: str) -> str:
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(graph: nx.DiGraph) -> str:
+    """DOT without pydot/pygraphviz (neither is a dependency)."""
+    shapes = {"site": "box", "entry": "cds", "function": "ellipse", "c-entry": "ellipse", "dispatcher": "diamond",
+              "handler": "box", "implementation": "ellipse"}
+    lines = ["digraph sysscan {", "  rankdir=LR;", "  node [fontname=monospace];"]
+    for n, a in graph.nodes(data=True):
+        label = a.get("label", n)
+        extra = ", style=filled, fillcolor=mistyrose" if a.get("enosys") else ""
+        lines.append(f"  {_dot_id(n)} [label={_dot_id(label)}, shape={shapes.get(a.get('kind'), 'ellipse')}{extra}];")
+    for u, v, a in graph.edges(data=True):
+        label = a.get("established", a.get("how", ""))
+        if "numbers" in a:
+            nums = str(a["numbers"]).split(",")
+            label += f" [{','.join(nums[:8])}{'...' if len(nums) > 8 else ''}]"
+        lines.append(f"  {_dot_id(u)} -> {_dot_id(v)} [label={_dot_id(label)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def handler_text(h: Handler) -> str:
+    text = h.symbol or "-ENOSYS"
+    if h.implementation:
+        text += f" -> {h.implementation}"
+    if h.enosys:
+        text += " (-ENOSYS)"
+    return text
+
+
+def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = None, abi: str | None = None,
+              numbers: Iterable[int] | None = None) -> str:
+    """One line: 'syscall -> entry_SYSCALL_64 [MSR_LSTAR, paravirt] -> do_syscall_64 -> x64_sys_call [switch]
+    -> __x64_sys_write -> ksys_write'. Pass a site object, or instruction/abi/numbers."""
+    if site is not None:
+        instruction = instruction or getattr(site, "instruction", "syscall")
+        abi = abi or getattr(site, "abi", "x86_64")
+        numbers = numbers if numbers is not None else getattr(site, "numbers", None)
+    instruction = instruction or "syscall"
+    abi = abi or "x86_64"
+    nums = sorted({int(n) for n in (numbers or ())})
+    e = kernel.entry_for(instruction, effective_abi(instruction, abi))
+    if e is None:
+        return f"{instruction} -> (no {instruction} entry in this kernel)"
+    how = e.msr_name or ("IDT 0x80" if e.method == "idt" else "")
+    parts = [instruction, f"{e.symbol or hex(e.address)} [{how + ', ' if how else ''}{e.method}]"]
+    parts += [s.symbol or hex(s.address) for s in e.path[1:]]
+    if not e.dispatcher:
+        return " -> ".join(parts + ["(no dispatcher found)"])
+    eff_abis = {effective_abi(instruction, abi, n) for n in nums} or {e.dispatcher}
+    eff = sorted(eff_abis)[0]
+    d = kernel.dispatchers.get(eff)
+    if d is not None:
+        parts.append(f"{d.symbol or hex(d.address)} [{d.kind}]")
+    if not nums:
+        return " -> ".join(parts + ["(number unknown)"])
+    handlers = [kernel.resolve(effective_abi(instruction, abi, n), n) for n in nums]
+    if len(handlers) <= MAX_NUMBERS_IN_LINE:
+        texts = [handler_text(h) for h in handlers]
+        parts.append(texts[0] if len(texts) == 1 else "{" + " | ".join(texts) + "}")
+    else:
+        enosys = sum(1 for h in handlers if h.enosys)
+        parts.append(f"{len(handlers)} handlers" + (f" ({enosys} -ENOSYS)" if enosys else ""))
+    return " -> ".join(parts)
