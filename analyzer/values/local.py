@@ -7,6 +7,7 @@ become constants. Everything we cannot know becomes an `Unknown` atom that says 
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -123,6 +124,7 @@ class Insn:
     mnemonic: str
     op_str: str
     raw: object  # capstone CsInsn (detail on)
+    ops: tuple = ()  # operands, extracted once: capstone rebuilds them on every attribute access
 
 
 @dataclass
@@ -164,7 +166,8 @@ class FunctionDataflow:
         self._md.detail = True
         self.insns: dict[int, Insn] = {}
         self.blocks: dict[int, Block] = {}
-        self._before: dict[int, RegState] = {}
+        self._block_in: dict[int, RegState] = {}  # fixpoint state at each block entry
+        self._block_of: dict[int, int] = {}  # instruction address -> its block's leader
         self._decode()
         self._build_blocks()
         self._solve()
@@ -180,7 +183,7 @@ class FunctionDataflow:
         addr = self.start
         while addr < end:
             for ci in self._md.disasm(code[addr - self.start :], addr):
-                self.insns[ci.address] = Insn(ci.address, ci.size, ci.mnemonic, ci.op_str, ci)
+                self.insns[ci.address] = Insn(ci.address, ci.size, ci.mnemonic, ci.op_str, ci, tuple(ci.operands))
                 addr = ci.address + ci.size
             if addr < end:
                 addr += 1  # undecodable byte: resynchronise on the next one
@@ -220,6 +223,8 @@ class FunctionDataflow:
                 a += self.insns[a].size
             if not insns:
                 continue
+            for i in insns:
+                self._block_of[i.address] = lead
             last = insns[-1]
             if last.address in branch_targets:
                 succs = branch_targets[last.address]
@@ -247,7 +252,7 @@ class FunctionDataflow:
 
     @staticmethod
     def _direct_target(ins: Insn) -> int | None:
-        ops = ins.raw.operands
+        ops = ins.ops
         if len(ops) == 1 and ops[0].type == X.X86_OP_IMM:
             return ops[0].imm
         return None
@@ -286,12 +291,17 @@ class FunctionDataflow:
                    or (i.mnemonic == "xchg" and i.op_str in ("ax, ax", "eax, eax")) for i in block.insns)
 
     def _propagate(self, seeds: dict[int, RegState], frozen: set[int] | None) -> set[int]:
-        """Worklist to a fixpoint from the seeds; never enters blocks in `frozen`. Returns blocks visited."""
-        in_state = dict(seeds)
-        work = sorted(in_state)
+        """Worklist to a fixpoint from the seeds; never enters blocks in `frozen`. Returns blocks visited.
+
+        Blocks are taken lowest address first (a heap), which is close to reverse post-order for compiled code."""
+        in_state = self._block_in
+        in_state.update(seeds)
+        work = sorted(seeds)
+        queued = set(work)
         visits: dict[int, int] = {}
         while work:
-            lead = work.pop(0)
+            lead = heapq.heappop(work)
+            queued.discard(lead)
             visits[lead] = visits.get(lead, 0) + 1
             if visits[lead] > MAX_BLOCK_VISITS:
                 self.incomplete.append(f"block {lead:#x} did not converge")
@@ -299,7 +309,6 @@ class FunctionDataflow:
             state = in_state[lead].copy()
             block = self.blocks[lead]
             for ins in block.insns:
-                self._before[ins.address] = state.copy()
                 self._step(state, ins)
             for s in block.succs:
                 if s not in self.blocks or (frozen is not None and s in frozen):
@@ -307,15 +316,25 @@ class FunctionDataflow:
                 old = in_state.get(s)
                 new = state if old is None else old.join(state)
                 if old is None or not new.same(old):
-                    in_state[s] = new
-                    if s not in work:
-                        work.append(s)
-                        work.sort()
+                    in_state[s] = new if old is not None else state.copy()
+                    if s not in queued:
+                        heapq.heappush(work, s)
+                        queued.add(s)
         return set(visits)
 
     def state_before(self, addr: int) -> RegState | None:
-        """Registers just before the instruction at addr, or None if it is not an instruction reached here."""
-        return self._before.get(addr)
+        """Registers just before the instruction at addr, or None if it is not an instruction reached here.
+
+        Only block-entry states are stored; the block is replayed up to addr (cheap, and memory stays small)."""
+        lead = self._block_of.get(addr)
+        if lead is None or lead not in self._block_in:
+            return None
+        state = self._block_in[lead].copy()
+        for ins in self.blocks[lead].insns:
+            if ins.address == addr:
+                return state
+            self._step(state, ins)
+        return None
 
     # ---- transfer function ------------------------------------------------------------------------------------
     def _unk(self, ins: Insn, what: str) -> Vals:
@@ -509,7 +528,7 @@ class FunctionDataflow:
             if name in REGS:
                 fam = REGS[name][0]
                 state.regs[fam] = self._unk(ins, f"computed by {ins.mnemonic}")
-        ops = ins.raw.operands
+        ops = ins.ops
         if ops and ops[0].type == X.X86_OP_MEM and ops[0].access & capstone.CS_AC_WRITE:
             self._store(state, ins, ops[0].mem, self._unk(ins, f"computed by {ins.mnemonic}"), ops[0].size)
 
@@ -524,7 +543,7 @@ class FunctionDataflow:
 
     def _step(self, state: RegState, ins: Insn) -> None:
         m = ins.mnemonic
-        ops = ins.raw.operands
+        ops = ins.ops
         sp_w = self.bits // 8
         try:
             if m in ("mov", "movabs") and len(ops) == 2:
