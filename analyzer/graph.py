@@ -7,8 +7,9 @@ Every edge carries `how` (the relation: call, jmp, dispatch ...) and `establishe
 table read, switch decode, symbol). Export with write_graph (GraphML / DOT / JSON chosen by the extension), and
 path_line() gives the one-line text the report prints per site.
 
-Sites are duck-typed: any object with `address` (int), `abi` ("x86_64" | "i386"), `instruction` ("syscall" |
-"sysenter" | "int 0x80") and `numbers` (iterable of possible syscall numbers; empty when unknown).
+Sites are duck-typed: any object with `address` (int), `abi` ("x86_64" | "i386" | "x32"), `instruction`
+("syscall" | "sysenter" | "int 0x80") and either `numbers` (iterable of possible syscall numbers; empty when
+unknown) or `number.values` (analyzer.model.Site).
 """
 from __future__ import annotations
 
@@ -29,9 +30,18 @@ def effective_abi(instruction: str, abi: str, nr: int | None = None) -> str:
     `syscall` with the x32 bit set uses the x32 table."""
     if instruction in ("int 0x80", "sysenter"):
         return "i386"
-    if abi == "x86_64" and nr is not None and nr >= 0 and nr & X32_SYSCALL_BIT:
+    if abi in ("x86_64", "x32") and nr is not None and nr >= 0 and nr & X32_SYSCALL_BIT:
         return "x32"
-    return abi
+    return "x86_64" if abi == "x32" else abi
+
+
+def site_numbers(site) -> list[int]:
+    """The possible numbers of a site object: `numbers`, else `number.values` (analyzer.model.Site)."""
+    nums = getattr(site, "numbers", None)
+    if nums is None:
+        number = getattr(site, "number", None)
+        nums = getattr(number, "values", None) if number is not None else None
+    return sorted({int(n) for n in (nums or ())})
 
 
 def _hex(a: int | None) -> str | None:
@@ -142,7 +152,7 @@ def build_graph(kernel: KernelAnalysis, sites: Iterable | None = None) -> nx.DiG
                 _handler_chain(g, dn, h, kind)
         return g
     for s in sites:
-        numbers = sorted({int(n) for n in (getattr(s, "numbers", None) or ())})
+        numbers = site_numbers(s)
         instruction = getattr(s, "instruction", "syscall")
         abi = getattr(s, "abi", "x86_64")
         sn = _add_node(g, f"site:{s.address:#x}", kind="site", label=f"{instruction} @ {s.address:#x}",
@@ -242,7 +252,7 @@ def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = No
     if site is not None:
         instruction = instruction or getattr(site, "instruction", "syscall")
         abi = abi or getattr(site, "abi", "x86_64")
-        numbers = numbers if numbers is not None else getattr(site, "numbers", None)
+        numbers = numbers if numbers is not None else site_numbers(site)
     instruction = instruction or "syscall"
     abi = abi or "x86_64"
     nums = sorted({int(n) for n in (numbers or ())})
@@ -269,3 +279,30 @@ def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = No
         enosys = sum(1 for h in handlers if h.enosys)
         parts.append(f"{len(handlers)} handlers" + (f" ({enosys} -ENOSYS)" if enosys else ""))
     return " -> ".join(parts)
+
+
+def kernel_paths(kernel: KernelAnalysis, site) -> list[dict]:
+    """One record per possible number of a site, with the fields of analyzer.model.KernelPath: nr, abi, entry,
+    entry_address, handler, handler_address, implementation, source, enosys, path (node names, site first)."""
+    instruction = getattr(site, "instruction", "syscall")
+    abi = getattr(site, "abi", "x86_64")
+    out = []
+    for n in site_numbers(site):
+        eff = effective_abi(instruction, abi, n)
+        e = kernel.entry_for(instruction, eff if eff != "x32" else "x86_64")
+        h = kernel.resolve(eff, n) if eff in kernel.tables else None
+        d = kernel.dispatchers.get(eff)
+        path = [f"{instruction} @ {site.address:#x}"]
+        if e is not None:
+            path += [e.symbol or hex(e.address)] + [s.symbol or hex(s.address) for s in e.path[1:]]
+        if d is not None:
+            path.append(d.symbol or hex(d.address))
+        if h is not None:
+            path += [h.symbol or "-ENOSYS"] + list(h.chain)
+        out.append({
+            "nr": n, "abi": eff, "entry": e.symbol if e else None, "entry_address": e.address if e else None,
+            "handler": h.symbol if h else None, "handler_address": h.address if h and h.address else None,
+            "implementation": h.implementation if h else None, "source": h.source if h else None,
+            "enosys": bool(h.enosys) if h else True, "path": path,
+        })
+    return out

@@ -183,7 +183,7 @@ class Dispatch:
                         indexed_jump = op
                 if counts:
                     reg, n = max(counts.items(), key=lambda kv: kv[1])
-                    if (n >= 8 and len(external) >= 16) or (indexed_jump and n >= 1):
+                    if (n >= 6 and len(external) >= 8) or (indexed_jump and n >= 1):
                         result = reg
         self._switch_cache[addr] = result
         return result

@@ -33,6 +33,7 @@ IA32_SYSCALL_VECTOR = 0x80
 KERNEL_CS = 0x10
 MAX_CANDIDATE_FUNCTION = 0x8000
 MAX_CANDIDATES = 64
+THUNK_PREFIX = "__x86_indirect_thunk_"
 
 FALLBACK_NAMES = {
     "syscall": ("entry_SYSCALL_64",),
@@ -88,6 +89,20 @@ class MsrWriteFinder:
             self._writer_cache[target] = self.code.contains_wrmsr(target)
         return self._writer_cache[target]
 
+    @staticmethod
+    def _thunk_slot(df, addr: int, thunk: str) -> int | None:
+        """`mov slot(%rip),%rax; call __x86_indirect_thunk_rax` (a retpoline build): the slot loaded into the
+        thunk's register by one of the few instructions before the call."""
+        reg = thunk.rsplit("_", 1)[-1]
+        order = sorted(a for a in df.insns if a < addr)[-8:]
+        for a in reversed(order):
+            ins = df.insns[a]
+            ops = ins.raw.operands
+            if ins.mnemonic == "mov" and len(ops) == 2 and ops[0].type == 1 and ins.raw.reg_name(ops[0].reg) == reg:
+                mem = mem_operand(ins.raw)
+                return mem.absolute if mem is not None else None
+        return None
+
     def writes_in(self, lo: int, hi: int) -> list[MsrWrite]:
         image = self.image
         name = image.best_name(lo)
@@ -97,14 +112,24 @@ class MsrWriteFinder:
             ins = df.insns[addr]
             if ins.mnemonic == "wrmsr":
                 regs, method, via = ("rcx", "rax", "rdx"), "wrmsr", None
-            elif ins.mnemonic == "call":
+            elif ins.mnemonic in ("call", "jmp"):  # jmp: a tail call to the writer
                 raw = ins.raw
                 ops = raw.operands
                 target = ops[0].imm & 0xFFFFFFFFFFFFFFFF if ops and ops[0].type == 2 else None  # X86_OP_IMM
                 if target is not None:
-                    if not self._is_msr_writer(target):
+                    tname = image.best_name(target) or ""
+                    slot = self._thunk_slot(df, addr, tname) if tname.startswith(THUNK_PREFIX) else None
+                    if slot is not None:
+                        ptr = image.memory.read_u64(slot)
+                        if not self._is_msr_writer(ptr):
+                            continue
+                        regs, method = ("rdi", "rsi", "rdx"), "paravirt"
+                        via = (f"{image.symbolize(slot) or hex(slot)} -> {image.best_name(ptr) or hex(ptr)} "
+                               f"(through {tname})")
+                    elif not self._is_msr_writer(target):
                         continue
-                    regs, method, via = ("rdi", "rsi", "rdx"), "msr-call", image.best_name(target)
+                    else:
+                        regs, method, via = ("rdi", "rsi", "rdx"), "msr-call", image.best_name(target)
                 else:
                     mem = mem_operand(raw)
                     if mem is None or mem.absolute is None:

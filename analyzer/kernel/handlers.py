@@ -55,6 +55,8 @@ class HandlerInfo:
         for i, (a, _s, m, op) in enumerate(insns[:8]):
             if m in ("endbr64", "nop", "push", "pop") or (m == "call" and i == 0) or m.startswith("nop"):
                 continue
+            if m in ("sub", "add") and op.startswith("rsp,"):
+                continue
             if m == "call" and self._name(op) == "__fentry__":
                 continue
             if m == "mov" and op.split(",")[0].strip() in ("rax", "eax") and op.split(",")[-1].strip() in ENOSYS_IMMS:

@@ -236,7 +236,7 @@ def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
     """Validate headers, find the build-id, hash header + program headers + PT_LOAD bytes + .symtab + .strtab."""
     head = mm[:0x240]
     _refuse_non_elf(path, head)
-    if len(head) < 64:
+    if len(head) < 20:
         raise CorruptELF(path, "truncated ELF header")
     ei_class, ei_data = head[4], head[5]
     if ei_data != 1:
@@ -247,6 +247,8 @@ def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
                               "only x86-64 vmlinux images are supported")
     if ei_class != 2:
         raise CorruptELF(path, f"bad ELF class {ei_class}")
+    if len(head) < 64:
+        raise CorruptELF(path, "truncated ELF header")
     (e_type, e_machine, _ver, _entry, e_phoff, e_shoff, _flags, _ehsize, e_phentsize, e_phnum, e_shentsize,
      e_shnum, e_shstrndx) = struct.unpack_from("<HHIQQQIHHHHHH", head, 16)
     if e_machine != EM_X86_64:
