@@ -169,7 +169,7 @@ def _build_dispatcher(a, image, disp, abi, c_entry, lo, hi, site: Site, found_by
         kind = "table"
         default = None
         if nr is None:
-            size = max((s.size for s in image.by_address.get(site.target, ()) if s.kind == "object"), default=0)
+            size = max((s.size for s in image.symbols_at(site.target) if s.kind == "object"), default=0)
             if size:
                 nr, method = size // 8, "table symbol size"
             else:
@@ -189,7 +189,7 @@ def _table_extent(image: KernelImage, disp: Dispatch, addr: int) -> int:
     n = 0
     while n < 4096:
         p = image.memory.read_u64(addr + 8 * n)
-        if p is None or p not in image.by_address or not image.executable(p):
+        if p is None or not image.has_symbol(p) or not image.executable(p):
             break
         n += 1
     return n
@@ -254,7 +254,7 @@ def _handlers(a: KernelAnalysis, image: KernelImage, info: HandlerInfo, abi: str
             out[n] = Handler(abi, n, 0, None, None, True, "inline -ENOSYS in the switch")
             continue
         symbol = image.best_name(t, prefixes)
-        aliases = sorted({s.name for s in image.by_address.get(t, ())} - {symbol})
+        aliases = sorted({s.name for s in image.symbols_at(t)} - {symbol})
         enosys = info.returns_enosys(t)
         name = syscall_name(symbol)
         h = Handler(abi, n, t, symbol, "ni_syscall" if enosys and name in (None, "ni_syscall") else name, enosys,

@@ -152,7 +152,7 @@ class Dispatch:
         raw = self.image.memory.read(addr, 8 * 32)
         if raw:
             ptrs = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw), 8)]
-            starts = sum(1 for p in ptrs if self.image.executable(p) and p in self.image.by_address)
+            starts = sum(1 for p in ptrs if self.image.executable(p) and self.image.has_symbol(p))
             ok = starts >= 30 and len(set(ptrs)) >= 8
         self._table_cache[addr] = ok
         return ok

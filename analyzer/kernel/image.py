@@ -18,6 +18,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import NamedTuple
 
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
@@ -59,31 +60,66 @@ class KernelImage:
     version: str | None
     file_size: int
     symbols: list[Symbol] = field(default_factory=list)
-    by_address: dict[int, list[Symbol]] = field(default_factory=dict)
-    by_name: dict[str, list[Symbol]] = field(default_factory=dict)
+    """Sorted by address. Names repeat (1,352 duplicates on 6.12) and addresses have aliases
+    (__x64_sys_ni_syscall = __ia32_sys_ni_syscall): look up by address, choose a name per use (best_name)."""
     sections: list[tuple[str, int, int, int, int, int]] = field(default_factory=list)
     """(name, address, size, file offset, sh_type, sh_flags) of every section; debug sections have address 0."""
 
     def __post_init__(self) -> None:
-        code = [s for s in self.symbols if s.code and s.kind != "object"]
-        self._code_starts = sorted({s.address for s in code})
-        sized = sorted({(s.address, s.address + s.size) for s in code if s.size > 0 and s.kind == "func"})
-        self._sized_starts = [a for a, _ in sized]
-        self._sized = sized
-        anysized = sorted({(s.address, s.address + s.size) for s in self.symbols if s.size > 0})
-        self._any_starts = [a for a, _ in anysized]
-        self._any = anysized
+        self.symbols.sort(key=itemgetter(0))
+        self._addrs = [s.address for s in self.symbols]
+        code_starts: list[int] = []
+        sized: list[tuple[int, int]] = []
+        anysized: list[tuple[int, int]] = []
+        for addr, size, _name, kind, _local, code in self.symbols:
+            if size:
+                anysized.append((addr, addr + size))
+            if code and kind != "object":
+                if not code_starts or code_starts[-1] != addr:
+                    code_starts.append(addr)
+                if size and kind == "func":
+                    sized.append((addr, addr + size))
+        self._code_starts = code_starts
+        self._sized, self._sized_starts = sized, [a for a, _ in sized]
+        self._any, self._any_starts = anysized, [a for a, _ in anysized]
+        self._name_list: list[str] | None = None
+        self._last_index: dict[str, int] = {}
 
     # ---- symbols ------------------------------------------------------------------------------------------------
+    def symbols_at(self, addr: int) -> list[Symbol]:
+        i = bisect.bisect_left(self._addrs, addr)
+        out = []
+        while i < len(self._addrs) and self._addrs[i] == addr:
+            out.append(self.symbols[i])
+            i += 1
+        return out
+
+    def has_symbol(self, addr: int) -> bool:
+        i = bisect.bisect_left(self._addrs, addr)
+        return i < len(self._addrs) and self._addrs[i] == addr
+
+    def symbols_named(self, name: str) -> list[Symbol]:
+        """Every symbol with this name (a C-speed index of last occurrences; duplicates found by a scan)."""
+        if self._name_list is None:
+            self._name_list = [s.name for s in self.symbols]
+            self._last_index = dict(zip(self._name_list, range(len(self._name_list))))
+        j = self._last_index.get(name)
+        if j is None:
+            return []
+        i = self._name_list.index(name)
+        if i == j:
+            return [self.symbols[i]]
+        return [self.symbols[k] for k in range(i, j + 1) if self._name_list[k] == name]
+
     def names_at(self, addr: int) -> list[str]:
-        return [s.name for s in self.by_address.get(addr, ())]
+        return [s.name for s in self.symbols_at(addr)]
 
     def addresses_of(self, name: str) -> list[int]:
-        return [s.address for s in self.by_name.get(name, ())]
+        return [s.address for s in self.symbols_named(name)]
 
     def address_of(self, name: str) -> int | None:
         """The address of a unique-enough name: global first, else the only local one."""
-        syms = self.by_name.get(name)
+        syms = self.symbols_named(name)
         if not syms:
             return None
         glob = [s for s in syms if not s.local]
@@ -91,12 +127,12 @@ class KernelImage:
         return pick[0].address if len({s.address for s in pick}) == 1 else None
 
     def symbol_size(self, name: str) -> int | None:
-        syms = self.by_name.get(name)
+        syms = self.symbols_named(name)
         return syms[0].size if syms else None
 
-    def best_name(self, addr: int, prefixes: tuple[str, ...] = ()) -> str | None:
+    def best_name(self, addr: int | None, prefixes: tuple[str, ...] = ()) -> str | None:
         """One name for an address with aliases: first the given prefixes in order, then globals, then any."""
-        syms = self.by_address.get(addr)
+        syms = self.symbols_at(addr) if addr is not None else None
         if not syms:
             return None
         names = sorted({s.name for s in syms})
@@ -110,7 +146,7 @@ class KernelImage:
 
     def symbolize(self, addr: int) -> str | None:
         """'name' or 'name+0x10' for any address inside a known function or data symbol."""
-        if addr in self.by_address:
+        if self.has_symbol(addr):
             return self.best_name(addr)
         top = bisect.bisect_right(self._any_starts, addr) - 1
         for i in range(top, max(top - 8, -1), -1):
@@ -123,7 +159,7 @@ class KernelImage:
     def function_range(self, addr: int) -> tuple[int, int]:
         """[start, end) of the code that starts at addr: the largest symbol size there, else up to the next
         code symbol (assembly entry points often have size 0), capped."""
-        size = max((s.size for s in self.by_address.get(addr, ()) if s.kind in ("func", "notype")), default=0)
+        size = max((s.size for s in self.symbols_at(addr) if s.kind in ("func", "notype")), default=0)
         if size > 0:
             return addr, addr + size
         i = bisect.bisect_right(self._code_starts, addr)
@@ -324,16 +360,9 @@ def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
         raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
 
-    by_address: dict[int, list[Symbol]] = {}
-    by_name: dict[str, list[Symbol]] = {}
-    for s in symbols:
-        by_address.setdefault(s.address, []).append(s)
-        by_name.setdefault(s.name, []).append(s)
-
     image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=lay.hasher.hexdigest(),
-                        version=None, file_size=size, symbols=symbols, by_address=by_address, by_name=by_name,
-                        sections=sections)
-    if "linux_banner" not in by_name and not any(n == ".text" for n, *_ in sections):
+                        version=None, file_size=size, symbols=symbols, sections=sections)
+    if not image.symbols_named("linux_banner") and not any(n == ".text" for n, *_ in sections):
         raise BadKernel(path, "no linux_banner and no .text: not a Linux kernel image")
     image.version = _version(image)
     return image
