@@ -54,7 +54,7 @@ def analyze_kernel(path: str, use_cache: bool = True) -> KernelAnalysis:
             hit.timings = {"fingerprint": fp_time(t0), "total": time.perf_counter() - t0}
             return hit
     t1 = time.perf_counter()
-    image = load_kernel(path)
+    image = load_kernel(path, known=fp)
     t2 = time.perf_counter()
     analysis = analyze_image(image)
     analysis.timings = {"fingerprint": t1 - t0, "load": t2 - t1, **analysis.timings,

@@ -53,24 +53,28 @@ class FunctionDataflow(_FunctionDataflow):
         return None if t is None else t & 0xFFFFFFFFFFFFFFFF
 
 
-def _needles() -> list[bytes]:
-    out = [struct.pack("<I", MSR_LSTAR), struct.pack("<I", MSR_CSTAR)]
-    for opcode in (0xB9, 0xBF):  # mov $imm32, %ecx / %edi
-        out.append(bytes((opcode,)) + struct.pack("<I", MSR_IA32_SYSENTER_EIP))
+def _needles(msrs: tuple[int, ...]) -> list[bytes]:
+    out = []
+    for msr in msrs:
+        if msr >= 0x10000:
+            out.append(struct.pack("<I", msr))  # distinctive enough as a bare imm32
+        else:
+            out += [bytes((op,)) + struct.pack("<I", msr) for op in (0xB9, 0xBF)]  # mov $imm32, %ecx / %edi
     return out
 
 
-def candidate_functions(image: KernelImage) -> list[tuple[int, int]]:
-    """Functions whose code contains one of the entry MSR indexes as an immediate."""
+def candidate_functions(image: KernelImage, msrs: tuple[int, ...] = (MSR_LSTAR,),
+                        skip: set[tuple[int, int]] = frozenset()) -> list[tuple[int, int]]:
+    """Functions whose code contains one of the MSR indexes as an immediate."""
     found: set[tuple[int, int]] = set()
     ranges = image.code_ranges() or [(r.start, r.end) for r in image.memory.regions if r.executable]
     for lo, hi in ranges:
         data = image.memory.read(lo, hi - lo) or b""
-        for needle in _needles():
+        for needle in _needles(msrs):
             i = data.find(needle)
             while i >= 0 and len(found) < MAX_CANDIDATES:
                 fn = image.containing_function(lo + i)
-                if fn and fn[1] - fn[0] <= MAX_CANDIDATE_FUNCTION:
+                if fn and fn[1] - fn[0] <= MAX_CANDIDATE_FUNCTION and fn not in skip:
                     found.add(fn)
                 i = data.find(needle, i + 1)
     return sorted(found)
@@ -159,10 +163,18 @@ class MsrWriteFinder:
 
 
 def find_msr_writes(image: KernelImage, code: Code) -> list[MsrWrite]:
+    """MSR writes in the functions that mention MSR_LSTAR (syscall_init writes all the entry MSRs); only when
+    CSTAR or SYSENTER_EIP is not written there, also the functions that mention those."""
     finder = MsrWriteFinder(image, code)
     out: list[MsrWrite] = []
-    for lo, hi in candidate_functions(image):
+    seen = candidate_functions(image, (MSR_LSTAR,))
+    for lo, hi in seen:
         out.extend(finder.writes_in(lo, hi))
+    missing = tuple(m for m in (MSR_CSTAR, MSR_IA32_SYSENTER_EIP)
+                    if not any(w.msr == m and any(image.executable(v) for v in w.values) for w in out))
+    if missing:
+        for lo, hi in candidate_functions(image, missing, set(seen)):
+            out.extend(finder.writes_in(lo, hi))
     return out
 
 
@@ -188,7 +200,7 @@ def find_int80(image: KernelImage) -> list[EntryPoint]:
     {u32 vector = 0x80; u32 segment = __KERNEL_CS; u16 bits: present, DPL 3, interrupt/trap gate; ptr addr}."""
     out: list[EntryPoint] = []
     needle = struct.pack("<II", IA32_SYSCALL_VECTOR, KERNEL_CS)
-    for region in image.memory.regions:
+    for region in _data_ranges(image):
         data = region.data
         i = data.find(needle)
         while i >= 0:
@@ -203,6 +215,27 @@ def find_int80(image: KernelImage) -> list[EntryPoint]:
                                               via="struct idt_data {vector 0x80, __KERNEL_CS, DPL 3}"))
             i = data.find(needle, i + 1)
     return out
+
+
+class _Range:
+    def __init__(self, start: int, data: bytes) -> None:
+        self.start = start
+        self.data = data
+
+
+IDT_SECTIONS = (".init.data", ".init.rodata", ".rodata", ".data", ".data..ro_after_init")
+
+
+def _data_ranges(image: KernelImage) -> list[_Range]:
+    """Where static `struct idt_data` tables live (init data; read-only data on some configs); every loaded
+    region when the image has no section headers."""
+    out = []
+    for name, addr, size, _off, sh_type, _flags in image.sections:
+        if addr and name in IDT_SECTIONS and sh_type != 8:
+            data = image.memory.read(addr, size)
+            if data:
+                out.append(_Range(addr, data))
+    return out or [_Range(r.start, r.data) for r in image.memory.regions]
 
 
 def _idt_neighbour(image: KernelImage, region_start: int, data: bytes, i: int) -> bool:

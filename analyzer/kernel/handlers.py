@@ -15,6 +15,8 @@ NAME_PREFIXES = ("__x64_sys_", "__ia32_compat_sys_", "__ia32_sys_", "__x32_compa
 WRAPPER_PREFIXES = ("__x64_sys_", "__ia32_sys_", "__ia32_compat_sys_", "__x32_compat_sys_", "__se_sys_",
                     "__se_compat_sys_")
 THIN_WRAPPER = 0x80
+CHAIN_WINDOW = 0x200
+MAX_STUB = 0x40  # -ENOSYS stubs are a few instructions  # bytes of a handler searched for the call to its implementation
 IGNORED_CALLEES = ("__fentry__", "__x86_return_thunk", "__x86_indirect_thunk", "__stack_chk_fail",
                    "__sanitizer_cov", "__might_", "might_", "__cond_resched", "__SCT__", "__cfi_", "__ubsan",
                    "__kasan", "__kcsan", "__x86_indirect_call_thunk", "__x86_indirect_jump_thunk",
@@ -50,6 +52,8 @@ class HandlerInfo:
         self._enosys[addr] = False  # cycles
         result = False
         lo, hi = self.image.function_range(addr)
+        if hi - lo > MAX_STUB:
+            return False  # a real body, not a stub (sizes come from the symbol table)
         insns = self.code.decode_lite(lo, min(hi, lo + 64))
         saw_enosys = False
         for i, (a, _s, m, op) in enumerate(insns[:8]):
@@ -102,7 +106,7 @@ class HandlerInfo:
         for _ in range(MAX_CHAIN):
             lo, hi = self.image.function_range(cur)
             callees = []
-            for _at, _how, t in self.code.direct_targets(lo, min(hi, lo + 0x2000)):
+            for _at, _how, t in self.code.direct_targets(lo, min(hi, lo + CHAIN_WINDOW)):
                 tn = self.image.best_name(t)
                 if t in seen or not tn or tn.startswith(IGNORED_CALLEES):
                     continue
@@ -143,7 +147,7 @@ class HandlerInfo:
             raw = mem.read(start, stop - start) or b""
             ptrs = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw) - 7, 8)]
         else:
-            ptrs = [s.address for s in image.symbols if s.name.startswith("__syscall_meta_")]
+            ptrs = [s.address for s in image.symbols_with_prefix("__syscall_meta_")]
         for p in ptrs:
             name_p, nb = mem.read_u64(p), mem.read_u32(p + 12)
             types_p, args_p = mem.read_u64(p + 16), mem.read_u64(p + 24)

@@ -18,7 +18,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
-from operator import itemgetter
+from array import array
 from typing import NamedTuple
 
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
@@ -47,69 +47,138 @@ class Symbol(NamedTuple):
     code: bool  # defined in an executable section
 
 
-@dataclass
-class KernelImage:
-    """What the kernel analysis needs from a vmlinux. `memory` holds the kernel-space PT_LOAD segments."""
+class SymbolTable:
+    """The ELF symbol table as columns sorted by address; names are decoded only when asked for.
 
-    path: str
-    memory: Memory
-    build_id: str | None
-    sha256: str
-    """sha256 over the ELF/program headers, every PT_LOAD's file bytes, .symtab and .strtab: everything the
-    analysis reads. Not the whole file (which includes ~500 MB of DWARF, 1.4 s to hash): see cache.py."""
-    version: str | None
-    file_size: int
-    symbols: list[Symbol] = field(default_factory=list)
-    """Sorted by address. Names repeat (1,352 duplicates on 6.12) and addresses have aliases
-    (__x64_sys_ni_syscall = __ia32_sys_ni_syscall): look up by address, choose a name per use (best_name)."""
-    sections: list[tuple[str, int, int, int, int, int]] = field(default_factory=list)
-    """(name, address, size, file offset, sh_type, sh_flags) of every section; debug sections have address 0."""
+    Names repeat (1,352 duplicate names on 6.12) and addresses have aliases (__x64_sys_ni_syscall and
+    __ia32_sys_ni_syscall share one): everything is keyed by address, and a name is chosen per use (best_name).
+    Building Symbol objects for all 116k-186k symbols would cost ~0.5 s; the columns cost ~0.06 s.
+    """
 
-    def __post_init__(self) -> None:
-        self.symbols.sort(key=itemgetter(0))
-        self._addrs = [s.address for s in self.symbols]
-        code_starts: list[int] = []
-        sized: list[tuple[int, int]] = []
-        anysized: list[tuple[int, int]] = []
-        for addr, size, _name, kind, _local, code in self.symbols:
-            if size:
-                anysized.append((addr, addr + size))
-            if code and kind != "object":
-                if not code_starts or code_starts[-1] != addr:
-                    code_starts.append(addr)
-                if size and kind == "func":
-                    sized.append((addr, addr + size))
-        self._code_starts = code_starts
-        self._sized, self._sized_starts = sized, [a for a, _ in sized]
-        self._any, self._any_starts = anysized, [a for a, _ in anysized]
-        self._name_list: list[str] | None = None
-        self._last_index: dict[str, int] = {}
+    def __init__(self, raw: bytes, strtab: bytes, exec_sections: set[int]) -> None:
+        # Columns straight from the raw table: each 24-byte Elf64_Sym is three u64 (name|info|other|shndx, value,
+        # size), so array slicing splits the columns at C speed; one sort of (value << 20 | index) keys orders
+        # them by address and drops everything below kernel space (per-cpu symbols, FILE/ABS entries at 0).
+        words = array("Q")
+        words.frombytes(raw[:len(raw) - len(raw) % 24])
+        heads, values, sizes_all = words[0::3], words[1::3], words[2::3]
+        keys = sorted([(v << 20) | i for i, v in enumerate(values) if v >= KERNEL_SPACE])
+        order = [k & 0xFFFFF for k in keys]
+        heads_sorted = [heads[i] for i in order]
+        self.strtab = strtab
+        name_offs = tuple([h & 0xFFFFFFFF for h in heads_sorted])
+        infos = tuple([(h >> 32) & 0xFF for h in heads_sorted])
+        shndx = [h >> 48 for h in heads_sorted]
+        self.name_offs: tuple[int, ...] = name_offs
+        self.infos: tuple[int, ...] = infos
+        self.addrs: list[int] = [k >> 20 for k in keys]
+        self.sizes: list[int] = [sizes_all[i] for i in order]
+        self.code: list[bool] = [x in exec_sections for x in shndx]
+        self.valid: list[bool] = [bool(n) and (i & 0xF) <= STT_FUNC and x != SHN_UNDEF
+                                  for n, i, x in zip(name_offs, infos, shndx)]
+        self._off_last: dict[int, int] | None = None
 
-    # ---- symbols ------------------------------------------------------------------------------------------------
-    def symbols_at(self, addr: int) -> list[Symbol]:
-        i = bisect.bisect_left(self._addrs, addr)
+    def __len__(self) -> int:
+        return len(self.addrs)
+
+    def name(self, i: int) -> str:
+        off = self.name_offs[i]
+        return self.strtab[off:self.strtab.index(b"\0", off)].decode("latin-1")
+
+    def symbol(self, i: int) -> Symbol:
+        info = self.infos[i]
+        return Symbol(self.addrs[i], self.sizes[i], self.name(i), _KINDS[info & 0xF], info < 0x10, self.code[i])
+
+    def at(self, addr: int) -> list[int]:
+        i = bisect.bisect_left(self.addrs, addr)
         out = []
-        while i < len(self._addrs) and self._addrs[i] == addr:
-            out.append(self.symbols[i])
+        while i < len(self.addrs) and self.addrs[i] == addr:
+            if self.valid[i]:
+                out.append(i)
             i += 1
         return out
 
+    def named(self, name: str) -> list[int]:
+        """Indexes of every symbol with this name: find the string in .strtab (C speed), then its users."""
+        needle = name.encode("latin-1") + b"\0"
+        offs = []
+        p = self.strtab.find(needle)
+        while p >= 0:
+            offs.append(p)
+            p = self.strtab.find(needle, p + 1)
+        if not offs:
+            return []
+        if self._off_last is None:
+            self._off_last = dict(zip(self.name_offs, range(len(self.name_offs))))
+        out = []
+        for off in offs:
+            j = self._off_last.get(off)
+            if j is None:
+                continue
+            i = self.name_offs.index(off)
+            out.extend([i] if i == j else [k for k in range(i, j + 1) if self.name_offs[k] == off])
+        return sorted(i for i in out if self.valid[i])
+
+
+_KINDS = {STT_NOTYPE: "notype", STT_OBJECT: "object", STT_FUNC: "func"}
+
+
+class KernelImage:
+    """What the kernel analysis needs from a vmlinux. `memory` holds the kernel-space PT_LOAD segments."""
+
+    def __init__(self, path: str, memory: Memory, build_id: str | None, sha256: str, version: str | None,
+                 file_size: int, table: SymbolTable, sections: list) -> None:
+        self.path = path
+        self.memory = memory
+        self.build_id = build_id
+        self.sha256 = sha256
+        """sha256 over the ELF/program headers, every kernel PT_LOAD's file bytes, .symtab and .strtab:
+        everything the analysis reads. Not the whole file (~500 MB of DWARF, 1.4 s to hash): see cache.py."""
+        self.version = version
+        self.file_size = file_size
+        self.table = table
+        self.sections = sections
+        """(name, address, size, file offset, sh_type, sh_flags) of every section; debug sections have address 0."""
+        t = table
+        self._code_starts = list(dict.fromkeys(
+            [a for a, c, i, v in zip(t.addrs, t.code, t.infos, t.valid) if c and v and (i & 0xF) != STT_OBJECT]))
+        sized = [(a, a + n) for a, n, c, i in zip(t.addrs, t.sizes, t.code, t.infos)
+                 if n and c and (i & 0xF) == STT_FUNC]
+        self._sized, self._sized_starts = sized, [a for a, _ in sized]
+        self._any: list[tuple[int, int]] | None = None
+        self._any_starts: list[int] = []
+        self._symbols: list[Symbol] | None = None
+
+    # ---- symbols ------------------------------------------------------------------------------------------------
+    @property
+    def symbols(self) -> list[Symbol]:
+        """Every symbol, sorted by address (built on first use: ~0.3 s on a big kernel)."""
+        if self._symbols is None:
+            self._symbols = [self.table.symbol(i) for i in range(len(self.table)) if self.table.valid[i]]
+        return self._symbols
+
+    def symbols_at(self, addr: int) -> list[Symbol]:
+        return [self.table.symbol(i) for i in self.table.at(addr)]
+
     def has_symbol(self, addr: int) -> bool:
-        i = bisect.bisect_left(self._addrs, addr)
-        return i < len(self._addrs) and self._addrs[i] == addr
+        return bool(self.table.at(addr))
 
     def symbols_named(self, name: str) -> list[Symbol]:
-        """Every symbol with this name (a C-speed index of last occurrences; duplicates found by a scan)."""
-        if self._name_list is None:
-            self._name_list = [s.name for s in self.symbols]
-            self._last_index = dict(zip(self._name_list, range(len(self._name_list))))
-        j = self._last_index.get(name)
-        if j is None:
-            return []
-        i = self._name_list.index(name)
-        if i == j:
-            return [self.symbols[i]]
-        return [self.symbols[k] for k in range(i, j + 1) if self._name_list[k] == name]
+        return [self.table.symbol(i) for i in self.table.named(name)]
+
+    def symbols_with_prefix(self, prefix: str) -> list[Symbol]:
+        out = []
+        needle = b"\0" + prefix.encode("latin-1")
+        strtab = self.table.strtab
+        offs = set()
+        p = strtab.find(needle)
+        while p >= 0:
+            offs.add(p + 1)
+            p = strtab.find(needle, p + 1)
+        for i, off in enumerate(self.table.name_offs):
+            if off in offs and self.table.valid[i]:
+                out.append(self.table.symbol(i))
+        return out
 
     def names_at(self, addr: int) -> list[str]:
         return [s.name for s in self.symbols_at(addr)]
@@ -148,6 +217,9 @@ class KernelImage:
         """'name' or 'name+0x10' for any address inside a known function or data symbol."""
         if self.has_symbol(addr):
             return self.best_name(addr)
+        if self._any is None:
+            self._any = [(a, a + n) for a, n, v in zip(self.table.addrs, self.table.sizes, self.table.valid) if n and v]
+            self._any_starts = [a for a, _ in self._any]
         top = bisect.bisect_right(self._any_starts, addr) - 1
         for i in range(top, max(top - 8, -1), -1):
             lo, hi = self._any[i]
@@ -248,14 +320,23 @@ def fingerprint(path: str) -> Fingerprint:
         f.close()
 
 
-def load_kernel(path: str) -> KernelImage:
-    """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems."""
+def load_kernel(path: str, known: Fingerprint | None = None) -> KernelImage:
+    """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems.
+    `known`: a fingerprint just computed for this file (its hash is not computed again)."""
     f, mm, size = _open(path)
     try:
-        return _parse(path, mm, size)
+        return _parse(path, mm, size, known if known is not None and known.size == size else None)
     finally:
         mm.close()
         f.close()
+
+
+class _NoHash:
+    def update(self, _data) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
 
 
 @dataclass
@@ -268,7 +349,7 @@ class _Layout:
     hasher: object
 
 
-def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
+def _layout(path: str, mm: mmap.mmap, size: int, hash_content: bool = True) -> _Layout:
     """Validate headers, find the build-id, hash header + program headers + PT_LOAD bytes + .symtab + .strtab."""
     head = mm[:0x240]
     _refuse_non_elf(path, head)
@@ -300,7 +381,7 @@ def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
     if not any(p[3] >= KERNEL_SPACE for p in loads):
         raise BadKernel(path, "no segment is loaded in kernel space (0xffff8...): a user-space program, not a vmlinux")
     view = memoryview(mm)
-    hasher = hashlib.sha256()
+    hasher = hashlib.sha256() if hash_content else _NoHash()
     hasher.update(head[:64])
     hasher.update(view[e_phoff:e_phoff + e_phnum * 56])
     for p in loads:
@@ -332,8 +413,9 @@ def _layout(path: str, mm: mmap.mmap, size: int) -> _Layout:
     return _Layout(phdrs, shdrs, e_shstrndx, symtab, build_id, hasher)
 
 
-def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
-    lay = _layout(path, mm, size)
+def _parse(path: str, mm: mmap.mmap, size: int, known: Fingerprint | None) -> KernelImage:
+    lay = _layout(path, mm, size, hash_content=known is None)
+    sha256 = known.sha256 if known is not None else lay.hasher.hexdigest()
     regions: list[Region] = []
     for _t, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in (p for p in lay.phdrs if p[0] == PT_LOAD):
         if p_vaddr < KERNEL_SPACE:
@@ -355,29 +437,17 @@ def _parse(path: str, mm: mmap.mmap, size: int) -> KernelImage:
     off, sz, link = lay.symtab[4], lay.symtab[5], lay.symtab[6]
     strtab = mm[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
     exec_sections = {i for i, sh in enumerate(shdrs) if sh[2] & 0x4}
-    symbols = _symbols(mm[off:off + sz - sz % 24], strtab, exec_sections)
-    if not symbols:
+    table = SymbolTable(mm[off:off + sz - sz % 24], strtab, exec_sections)
+    if not any(table.valid):
         raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
 
-    image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=lay.hasher.hexdigest(),
-                        version=None, file_size=size, symbols=symbols, sections=sections)
+    image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=sha256, version=None,
+                        file_size=size, table=table, sections=sections)
     if not image.symbols_named("linux_banner") and not any(n == ".text" for n, *_ in sections):
         raise BadKernel(path, "no linux_banner and no .text: not a Linux kernel image")
     image.version = _version(image)
     return image
-
-
-def _symbols(raw: bytes, strtab: bytes, exec_sections: set[int]) -> list[Symbol]:
-    kinds = {STT_NOTYPE: "notype", STT_OBJECT: "object", STT_FUNC: "func"}
-    text = strtab.decode("latin-1")
-    find = text.find
-    new = tuple.__new__
-    return [
-        new(Symbol, (value, size, text[name:find("\0", name)], kinds[info & 0xF], info < 0x10, shndx in exec_sections))
-        for name, info, _other, shndx, value, size in struct.iter_unpack("<IBBHQQ", raw)
-        if (info & 0xF) <= STT_FUNC and shndx != SHN_UNDEF and name and value >= KERNEL_SPACE
-    ]
 
 
 def _build_id(notes: bytes) -> str | None:
