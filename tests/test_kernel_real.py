@@ -141,3 +141,19 @@ def test_cache_is_fast(kernel):
     warm = time.perf_counter() - t
     assert again.cached
     assert warm < 0.5, f"cached analysis took {warm:.2f} s"
+
+
+def test_sources_from_dwarf(kernel):
+    """file:line of the SYSCALL_DEFINE (via addr2line on the -dbg vmlinux's line table), opt-in."""
+    import shutil
+
+    from analyzer.kernel.sources import fill_sources
+
+    if shutil.which("addr2line") is None:
+        pytest.skip("addr2line (binutils) not installed")
+    _tag, analysis, _image, _tbl, _tbl32, _cold, _vm = kernel
+    hs = [analysis.resolve("x86_64", 1), analysis.resolve("x86_64", 101), analysis.resolve("i386", 5)]
+    assert fill_sources(analysis, hs, use_cache=False) == 3
+    assert hs[0].source.startswith("fs/read_write.c:")
+    assert hs[1].source.startswith("kernel/ptrace.c:")
+    assert hs[2].source.startswith("fs/open.c:")  # COMPAT_SYSCALL_DEFINE3(open, ...)

@@ -276,3 +276,16 @@ def test_kernel_paths_records(analyses):
     assert [(r["nr"], r["handler"], r["enosys"]) for r in recs] == [(60, "__x64_sys_exit", False),
                                                                     (134, "__x64_sys_ni_syscall", True)]
     assert recs[0]["path"][:3] == ["syscall @ 0x401010", "entry_SYSCALL_64", "do_syscall_64"]
+
+
+def test_sources_without_dwarf(analyses):
+    import shutil
+
+    from analyzer.kernel.sources import fill_sources, tree_relative
+
+    assert tree_relative("debian/build/build_amd64_none_cloud-amd64/fs/read_write.c:646") == "fs/read_write.c:646"
+    if shutil.which("addr2line") is None:
+        pytest.skip("addr2line not installed")
+    a = KernelAnalysis.from_dict(analyses["vmlinux-switch"].to_dict())
+    assert fill_sources(a, use_cache=False) == 0  # no DWARF in the synthetic images: nothing, no error
+    assert a.resolve("x86_64", 1).source is None

@@ -13,12 +13,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from typing import TYPE_CHECKING
+
 from .. import __version__
 from . import cache
-from .code import Code
-from .dispatch import INLINE_ENOSYS, UNKNOWN_DOMAIN, Dispatch, DispatchPath, Site
-from .entry import entries_from_writes, fallback_entries, find_int80, find_msr_writes
-from .handlers import ABI_PREFIXES, HandlerInfo, syscall_name
 from .image import KernelImage, fingerprint, load_kernel
 from .model import (
     ABIS,
@@ -31,6 +29,9 @@ from .model import (
     MsrWrite,
     PathStep,
 )
+
+if TYPE_CHECKING:  # the analysis modules pull in capstone: imported only on a cache miss (warm runs stay fast)
+    from .dispatch import Dispatch, DispatchPath, Site
 
 __all__ = [
     "analyze_kernel", "analyze_image", "load_kernel", "KernelAnalysis", "KernelImage", "Handler", "EntryPoint",
@@ -69,6 +70,11 @@ def fp_time(t0: float) -> float:
 
 
 def analyze_image(image: KernelImage) -> KernelAnalysis:
+    from .code import Code
+    from .dispatch import Dispatch
+    from .entry import entries_from_writes, fallback_entries, find_int80, find_msr_writes
+    from .handlers import HandlerInfo
+
     t0 = time.perf_counter()
     code = Code(image)
     disp = Dispatch(image, code)
@@ -116,7 +122,7 @@ def analyze_image(image: KernelImage) -> KernelAnalysis:
     return a
 
 
-def _dispatchers_from(a: KernelAnalysis, image: KernelImage, disp: Dispatch, e: EntryPoint, path: DispatchPath,
+def _dispatchers_from(a: KernelAnalysis, image: KernelImage, disp: "Dispatch", e: EntryPoint, path: "DispatchPath",
                       decoded: dict, found_by: str) -> None:
     lo, hi = image.function_range(path.c_entry)
     for site in path.sites:
@@ -140,7 +146,10 @@ def _dispatchers_from(a: KernelAnalysis, image: KernelImage, disp: Dispatch, e: 
             e.dispatcher = abi
 
 
-def _build_dispatcher(a, image, disp, abi, c_entry, lo, hi, site: Site, found_by):
+def _build_dispatcher(a, image, disp, abi, c_entry, lo, hi, site: "Site", found_by):
+    from .dispatch import INLINE_ENOSYS, UNKNOWN_DOMAIN
+    from .handlers import ABI_PREFIXES
+
     bound = disp.bound(lo, hi, site)
     nr = bound.nr
     method = bound.method
@@ -185,7 +194,7 @@ def _build_dispatcher(a, image, disp, abi, c_entry, lo, hi, site: Site, found_by
     return d, mapping
 
 
-def _table_extent(image: KernelImage, disp: Dispatch, addr: int) -> int:
+def _table_extent(image: KernelImage, disp: "Dispatch", addr: int) -> int:
     n = 0
     while n < 4096:
         p = image.memory.read_u64(addr + 8 * n)
@@ -195,8 +204,10 @@ def _table_extent(image: KernelImage, disp: Dispatch, addr: int) -> int:
     return n
 
 
-def _fallback_dispatcher(a: KernelAnalysis, image: KernelImage, disp: Dispatch, abi: str, decoded: dict) -> None:
+def _fallback_dispatcher(a: KernelAnalysis, image: KernelImage, disp: "Dispatch", abi: str, decoded: dict) -> None:
     """No dispatcher reached from the entries: try by name, and say so."""
+    from .dispatch import DispatchPath, Site
+
     fn = image.address_of("do_syscall_64")
     if fn is not None:
         lo, hi = image.function_range(fn)
@@ -223,8 +234,10 @@ def _fallback_dispatcher(a: KernelAnalysis, image: KernelImage, disp: Dispatch, 
     a.warnings.append(f"{abi}: no dispatcher found")
 
 
-def _cross_check(a: KernelAnalysis, image: KernelImage, disp: Dispatch, abi: str, d: Dispatcher,
+def _cross_check(a: KernelAnalysis, image: KernelImage, disp: "Dispatch", abi: str, d: Dispatcher,
                  mapping: dict) -> None:
+    from .handlers import ABI_PREFIXES
+
     name = TABLE_SYMBOLS.get(abi)
     addr = image.address_of(name) if name else None
     if addr is None or (d.kind == "table" and d.address == addr):
@@ -239,8 +252,11 @@ def _cross_check(a: KernelAnalysis, image: KernelImage, disp: Dispatch, abi: str
                                                 s, image.best_name(s, ABI_PREFIXES[abi]) if s and s > 0 else None))
 
 
-def _handlers(a: KernelAnalysis, image: KernelImage, info: HandlerInfo, abi: str, d: Dispatcher,
+def _handlers(a: KernelAnalysis, image: KernelImage, info, abi: str, d: Dispatcher,
               mapping: dict) -> dict[int, Handler]:
+    from .dispatch import INLINE_ENOSYS
+    from .handlers import ABI_PREFIXES, syscall_name
+
     out: dict[int, Handler] = {}
     prefixes = ABI_PREFIXES[abi]
     enosys_addrs: Counter = Counter()
