@@ -49,6 +49,28 @@ class Mem:
         return self.rip_target
 
 
+class Lite:
+    """An instruction from capstone's lite decoder (address, size, mnemonic, op_str: ~10x cheaper than a detailed
+    one); anything else (operands, reg_name, regs_access) decodes the detailed instruction on first use."""
+
+    __slots__ = ("address", "size", "mnemonic", "op_str", "_code", "_full")
+
+    def __init__(self, code: "Code", t: tuple[int, int, str, str]) -> None:
+        self.address, self.size, self.mnemonic, self.op_str = t
+        self._code = code
+        self._full = None
+
+    @property
+    def full(self):
+        if self._full is None:
+            raw = self._code.image.memory.read(self.address, self.size) or b""
+            self._full = next(self._code.md.disasm(raw, self.address, 1))
+        return self._full
+
+    def __getattr__(self, name: str):
+        return getattr(self.full, name)
+
+
 class Code:
     """Capstone decoders with a per-range cache."""
 
@@ -88,16 +110,20 @@ class Code:
         if key in self._lite_cache:
             return self._lite_cache[key]
         data = self.image.memory.read(start, end - start) or b""
-        out = []
-        addr = start
-        while addr < start + len(data):
-            for ins in self.lite.disasm_lite(data[addr - start:], addr):
-                out.append(ins)
-                addr = ins[0] + ins[1]
-            if addr < start + len(data):
-                addr += 1
+        out = list(self.lite.disasm_lite(data, start))
+        addr = out[-1][0] + out[-1][1] if out else start
+        while addr < start + len(data):  # stopped on an undecodable byte: resynchronise after it
+            addr += 1
+            more = list(self.lite.disasm_lite(data[addr - start:], addr))
+            if more:
+                out.extend(more)
+                addr = more[-1][0] + more[-1][1]
         self._lite_cache[key] = out
         return out
+
+    def decode_cheap(self, start: int, end: int) -> list[Lite]:
+        """Like decode(), but detail is decoded only for the instructions that need it."""
+        return [Lite(self, t) for t in self.decode_lite(start, end)]
 
     def function(self, addr: int) -> list:
         lo, hi = self.image.function_range(addr)
@@ -130,6 +156,12 @@ class Code:
 
 def direct_target(ins) -> int | None:
     """Capstone reports 64-bit immediates signed: kernel addresses come back negative, so mask."""
+    if isinstance(ins, Lite):
+        op = ins.op_str
+        if op.startswith("0x") and " " not in op:
+            return int(op, 16)
+        if ins.mnemonic in ("call", "jmp") or ins.mnemonic.startswith("j"):
+            return None  # register or memory operand
     ops = ins.operands
     if len(ops) == 1 and ops[0].type == X.X86_OP_IMM:
         return ops[0].imm & 0xFFFFFFFFFFFFFFFF

@@ -126,7 +126,7 @@ class Dispatch:
         if lo in self._sites_cache:
             return self._sites_cache[lo]
         out: list[Site] = []
-        insns = self.code.decode(lo, hi)
+        insns = self.code.decode_cheap(lo, hi)
         for i, ins in enumerate(insns):
             m = ins.mnemonic
             if m in ("call", "jmp"):
@@ -136,7 +136,7 @@ class Dispatch:
                     if nr_reg:
                         out.append(Site("switch", ins.address, t, nr_reg, i))
                     continue
-            if m in ("call", "jmp", "mov"):
+            if m in ("call", "jmp", "mov") and "*8" in ins.op_str:
                 mem = mem_operand(ins)
                 if mem and mem.index and mem.scale == 8 and mem.base is None and self.is_table(mem.disp):
                     fam = family(mem.index)
@@ -192,7 +192,7 @@ class Dispatch:
     def bound(self, lo: int, hi: int, site: Site) -> Bound:
         """NR_syscalls from the array_index_nospec `cmp $NR,%reg; sbb %r,%r` in front of the site, else from the
         range check `cmp $NR-1,%reg; ja`."""
-        insns = self.code.decode(lo, hi)
+        insns = self.code.decode_cheap(lo, hi)
         fallback: Bound | None = None
         for k in range(site.index - 1, max(site.index - BOUND_LOOKBACK, 0) - 1, -1):
             ins = insns[k]
@@ -211,7 +211,7 @@ class Dispatch:
         return fallback or Bound(None, "none found", None)
 
     def is_x32_site(self, lo: int, hi: int, site: Site) -> bool:
-        insns = self.code.decode(lo, hi)
+        insns = self.code.decode_cheap(lo, hi)
         for k in range(site.index - 1, max(site.index - BOUND_LOOKBACK, 0) - 1, -1):
             ins = insns[k]
             if ins.mnemonic in ("sub", "add", "lea", "and", "btr", "cmp", "mov"):
@@ -236,7 +236,7 @@ class Dispatch:
         call to a handler (all numbers still possible there map to it), a table jump, or a return."""
         image = self.image
         lo, hi = image.function_range(addr)
-        insns = self.code.decode(lo, hi)
+        insns = self.code.decode_cheap(lo, hi)
         index = {ins.address: i for i, ins in enumerate(insns)}
         out = SwitchDecode()
         memo: set = set()
@@ -393,6 +393,26 @@ class Dispatch:
     @staticmethod
     def _step(ins, m, regs, consts, tables, flags):
         """Update what we know about registers holding (number + offset), constants and table loads."""
+        if m in ("cmp", "test"):  # the bulk of a compare tree: parse the text, skip capstone's detail
+            parts = ins.op_str.split(", ")
+            if len(parts) == 2:
+                f0 = family(parts[0])
+                if f0 is not None:
+                    if m == "test":
+                        f1 = family(parts[1])
+                        if f1 is not None and f1[0] == f0[0] and f0[0] in regs:
+                            return ("cmp", regs[f0[0]], f0[1], 0)
+                        if f1 is not None:
+                            return None
+                    else:
+                        try:
+                            imm = int(parts[1], 0)
+                        except ValueError:
+                            imm = None
+                        if imm is not None:
+                            return ("cmp", regs[f0[0]], f0[1], imm) if f0[0] in regs else None
+                        if family(parts[1]) is not None:
+                            return None
         ops = ins.operands
         dst = reg_operand(ins, 0)
         dfam = family(dst) if dst else None

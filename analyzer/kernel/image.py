@@ -120,6 +120,7 @@ class SymbolTable:
         return sorted(i for i in out if self.valid[i])
 
 
+_MISSING = object()
 _KINDS = {STT_NOTYPE: "notype", STT_OBJECT: "object", STT_FUNC: "func"}
 
 
@@ -145,9 +146,8 @@ class KernelImage:
         sized = [(a, a + n) for a, n, c, i in zip(t.addrs, t.sizes, t.code, t.infos)
                  if n and c and (i & 0xF) == STT_FUNC]
         self._sized, self._sized_starts = sized, [a for a, _ in sized]
-        self._any: list[tuple[int, int]] | None = None
-        self._any_starts: list[int] = []
         self._symbols: list[Symbol] | None = None
+        self._best: dict = {}
 
     # ---- symbols ------------------------------------------------------------------------------------------------
     @property
@@ -201,6 +201,13 @@ class KernelImage:
 
     def best_name(self, addr: int | None, prefixes: tuple[str, ...] = ()) -> str | None:
         """One name for an address with aliases: first the given prefixes in order, then globals, then any."""
+        key = (addr, prefixes)
+        hit = self._best.get(key, _MISSING)
+        if hit is _MISSING:
+            hit = self._best[key] = self._best_name(addr, prefixes)
+        return hit
+
+    def _best_name(self, addr: int | None, prefixes: tuple[str, ...]) -> str | None:
         syms = self.symbols_at(addr) if addr is not None else None
         if not syms:
             return None
@@ -217,13 +224,11 @@ class KernelImage:
         """'name' or 'name+0x10' for any address inside a known function or data symbol."""
         if self.has_symbol(addr):
             return self.best_name(addr)
-        if self._any is None:
-            self._any = [(a, a + n) for a, n, v in zip(self.table.addrs, self.table.sizes, self.table.valid) if n and v]
-            self._any_starts = [a for a, _ in self._any]
-        top = bisect.bisect_right(self._any_starts, addr) - 1
-        for i in range(top, max(top - 8, -1), -1):
-            lo, hi = self._any[i]
-            if lo <= addr < hi:
+        t = self.table
+        top = bisect.bisect_right(t.addrs, addr) - 1
+        for i in range(top, max(top - 64, -1), -1):
+            lo, n = t.addrs[i], t.sizes[i]
+            if n and t.valid[i] and lo <= addr < lo + n:
                 name = self.best_name(lo)
                 return f"{name}+{addr - lo:#x}" if name else None
         return None
