@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fetch a Debian cloud-amd64 debug vmlinux and the syscall tables of the *matching* kernel source.
 #
-#   benchmarks/fetch_kernel.sh SERIES [CACHE_DIR]      SERIES: 6.1 | 6.12   (default CACHE_DIR: /work/dl/kernels
-#                                                       or $SYSSCAN_KERNEL_CACHE)
+#   benchmarks/fetch_kernel.sh SERIES [CACHE_DIR]      SERIES: 6.1 | 6.12
+#   CACHE_DIR default: $SYSSCAN_KERNEL_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/sysscan-kernels
 # Prints shell assignments on stdout, e.g. for 6.1:
 #   SYSSCAN_VMLINUX_61=/.../vmlinux-6.1.0-56-cloud-amd64
 #   SYSSCAN_TBL_61=/.../syscall_64.tbl
@@ -16,18 +16,24 @@
 set -euo pipefail
 
 series="${1:?usage: fetch_kernel.sh 6.1|6.12 [CACHE_DIR]}"
-cache="${2:-${SYSSCAN_KERNEL_CACHE:-/work/dl/kernels}}"
+cache="${2:-${SYSSCAN_KERNEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sysscan-kernels}}"
 tag="${series//./}"
 log() { echo "fetch_kernel: $*" >&2; }
 
 src_pkg="linux-source-$series"
-src_ver="$(apt-cache policy "$src_pkg" | awk '/Candidate:/ {print $2}')"
+src_ver="$(apt-cache policy "$src_pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+if [[ ( -z "$src_ver" || "$src_ver" == "(none)" ) && "$(id -u)" == 0 ]]; then
+    log "no candidate for $src_pkg: apt-get update"
+    apt-get update -q >&2 || true
+    src_ver="$(apt-cache policy "$src_pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+fi
 if [[ -z "$src_ver" || "$src_ver" == "(none)" ]]; then
     log "no candidate for $src_pkg (run apt-get update?)"; exit 1
 fi
 
 dbg_pkg=""
-for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}[.0-9+a-z-]*-cloud-amd64-dbg\$" | awk '{print $1}'); do
+# versioned packages only (linux-image-6.1.0-56-..., linux-image-6.12.117+deb12-...), not the meta-packages
+for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}\\.[0-9][.0-9+a-z-]*-cloud-amd64-dbg\$" | awk '{print $1}'); do
     if apt-cache show "$p" 2>/dev/null | grep -qx "Version: $src_ver"; then dbg_pkg="$p"; fi
 done
 if [[ -z "$dbg_pkg" ]]; then
