@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         write_graph(build_graph(a), args.graph)
     out = sys.stdout
     if args.json:
-        json.dump(a.to_dict(), out, indent=1)
+        json.dump(a.to_dict(), out, separators=(",", ":"))  # compact: the C encoder (indent= is pure Python)
         out.write("\n")
         return 0
     out.write(f"{a.version or a.path}\nbuild-id {a.build_id}  content sha256 {a.sha256[:16]}…"

@@ -1,7 +1,7 @@
 """The kernel analysis result: plain dataclasses that round-trip through JSON (for the cache and the report)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 ABIS = ("x86_64", "x32", "i386")
 X32_SYSCALL_BIT = 0x40000000
@@ -175,8 +175,17 @@ class KernelAnalysis:
 
     # ---- JSON ---------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["tables"] = {abi: [asdict(h) for _, h in sorted(t.items())] for abi, t in self.tables.items()}
+        """Plain JSON-ready data (hand-rolled: dataclasses.asdict deep-copies and takes ~0.15 s here)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["entries"] = [_entry_dict(e) for e in self.entries]
+        d["msr_writes"] = [dict(m.__dict__) for m in self.msr_writes]
+        d["dispatchers"] = {k: dict(v.__dict__) for k, v in self.dispatchers.items()}
+        d["tables"] = {abi: [_handler_dict(h) for _, h in sorted(t.items())] for abi, t in self.tables.items()}
+        d["table_reads"] = dict(self.table_reads)
+        d["disagreements"] = [dict(x.__dict__) for x in self.disagreements]
+        d["ni"] = dict(self.ni)
+        d["warnings"] = list(self.warnings)
+        d["timings"] = dict(self.timings)
         return d
 
     @classmethod
@@ -189,6 +198,20 @@ class KernelAnalysis:
         kw["disagreements"] = [Disagreement(**x) for x in d.get("disagreements", [])]
         kw["ni"] = dict(d.get("ni", {}))
         return cls(**kw)
+
+
+def _entry_dict(e: EntryPoint) -> dict:
+    d = dict(e.__dict__)
+    d["path"] = [dict(p.__dict__) for p in e.path]
+    return d
+
+
+def _handler_dict(h: Handler) -> dict:
+    d = dict(h.__dict__)
+    d["aliases"] = list(h.aliases)
+    d["chain"] = list(h.chain)
+    d["signature"] = [dict(a) for a in h.signature] if h.signature is not None else None
+    return d
 
 
 def _entry(e: dict) -> EntryPoint:
