@@ -80,6 +80,9 @@ class Site:
     syscalls: list[SyscallRef] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kernel: list[KernelPath] = field(default_factory=list)
+    # Registers the kernel does not read here but a rule may ask about, when they hold a known constant: rcx just
+    # before `syscall` (which overwrites it with the return address), role "extra". Empty in most sites.
+    extra_registers: list[RegisterValue] = field(default_factory=list)
 
     @property
     def resolved(self) -> bool:

@@ -28,9 +28,11 @@ class ScanOptions:
     """Options that change results (and so belong in a cache key)."""
 
     max_seconds: float | None = None
+    rules: object = None  # an analyzer.rules.RuleSet; None: the shipped rules; RuleSet([]): no rules
 
     def key(self) -> str:
-        return f"t={self.max_seconds}"
+        rules = "shipped" if self.rules is None else getattr(self.rules, "digest", "?")
+        return f"t={self.max_seconds};rules={rules}"
 
 
 def site_abi(lb: LoadedBinary, instruction: str) -> str:
@@ -144,7 +146,9 @@ def _register_value(reg: str, role: str, s: ValueSummary, lb: LoadedBinary,
 def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Site:
     abi = site_abi(lb, raw.instruction)
     nreg, aregs = ABI_REGS[abi]
-    vals = engine.at_site(raw, [nreg, *aregs])
+    # rcx as well before `syscall`: the instruction overwrites it, so a constant left there is a lost argument.
+    extra_regs = ["rcx"] if abi == "x86_64" and raw.instruction == "syscall" else []
+    vals = engine.at_site(raw, [nreg, *aregs, *extra_regs])
     number = vals[nreg]
     refs = [name_syscall(abi, nr) for nr in number.constants]
     # How many arguments to show: what the possible syscalls take; all six when we do not know which syscall.
@@ -173,6 +177,8 @@ def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Sit
         address=raw.address, offset=raw.offset, section=raw.section, function=raw.function_name,
         function_address=raw.function_start, instruction=raw.instruction, abi=abi, bytes=code.hex(),
         number=_register_value(nreg, "number", number, lb, "int", None), args=args, syscalls=refs, notes=notes,
+        extra_registers=[_register_value(r, "extra", vals[r], lb, "long", None) for r in extra_regs
+                         if vals[r].constants],
     )
 
 
@@ -202,8 +208,9 @@ def summarize_report(report: model.Report) -> None:
         setattr(s, site.number.status, getattr(s, site.number.status) + 1)
         s.by_instruction[site.instruction] = s.by_instruction.get(site.instruction, 0) + 1
     s.syscalls = len(uses)
-    s.findings = len(report.findings)
-    for f in report.findings:
+    gating = [f for f in report.findings if f.baseline not in ("unchanged", "accepted")]  # not baselined/allowed
+    s.findings = len(gating)
+    for f in gating:
         s.by_severity[f.severity] = s.by_severity.get(f.severity, 0) + 1
     s.by_instruction = dict(sorted(s.by_instruction.items()))
     s.by_severity = dict(sorted(s.by_severity.items()))
@@ -226,4 +233,7 @@ def scan_file(path: str, options: ScanOptions | None = None) -> model.Report:
         incomplete=sorted(set(engine.incomplete)),
     )
     summarize_report(report)
+    from .rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
+
+    apply_rules(report, options.rules)
     return report
