@@ -35,14 +35,20 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 
-def run(cmd: list[str], env: dict | None = None, stdout=None) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS in KB, exit status) of one child process."""
+def run(cmd: list[str], env: dict | None = None, stdout=None) -> tuple[float, int, int, float]:
+    """(wall seconds, peak RSS in KB, exit status, CPU seconds user+sys) of one child process (and its own
+    children, e.g. systrack's addr2line, which wait4 does not see: those are added from RUSAGE_CHILDREN)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=stdout or subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss, proc.returncode
+    return wall, usage.ru_maxrss, proc.returncode, max(cpu, usage.ru_utime + usage.ru_stime)
 
 
 def evict(path: str) -> None:
@@ -166,24 +172,28 @@ def main() -> int:
                 if args.evict:
                     evict(vm)
                 with tempfile.TemporaryFile() as out:
-                    rec["sysscan_cold"].append(run([py, "-m", "analyzer.kernel", vm, "--json"], env, out)[:2])
+                    wall, rss, _rc, cpu = run([py, "-m", "analyzer.kernel", vm, "--json"], env, out)
+                    rec["sysscan_cold"].append((wall, rss, cpu))
                     out.seek(0)
                     ours_json = json.load(out)
-                rec["sysscan_warm"].append(run([py, "-m", "analyzer.kernel", vm, "--json"], env)[:2])
+                wall, rss, _rc, cpu = run([py, "-m", "analyzer.kernel", vm, "--json"], env)
+                rec["sysscan_warm"].append((wall, rss, cpu))
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
             if systrack:
                 if args.evict:
                     evict(vm)
                 with tempfile.TemporaryFile() as out:
-                    wall, rss, rc = run([systrack, "-a", "x86-64", "-f", "json", vm], None, out)
+                    wall, rss, rc, cpu = run([systrack, "-a", "x86-64", "-f", "json", vm], None, out)
                     out.seek(0)
                     if rc == 0:
                         theirs_json = json.load(out)
-                rec["systrack"].append((wall, rss))
+                rec["systrack"].append((wall, rss, cpu))
         for k in ("sysscan_cold", "sysscan_warm", "systrack"):
             if rec[k]:
-                rec[k] = {"seconds": summarize([w for w, _ in rec[k]]), "peak_rss_mb": max(r for _, r in rec[k]) / 1024}
+                rec[k] = {"seconds": summarize([w for w, _, _ in rec[k]]),
+                          "cpu_seconds": summarize([c for _, _, c in rec[k]]),
+                          "peak_rss_mb": max(r for _, r, _ in rec[k]) / 1024}
             else:
                 rec[k] = None
         rec["exactness"] = exactness(vm, tbl, ours_json, theirs_json)
@@ -191,6 +201,8 @@ def main() -> int:
             rec["speedup_cold_best"] = rec["systrack"]["seconds"]["best"] / rec["sysscan_cold"]["seconds"]["best"]
             rec["speedup_cold_median"] = (rec["systrack"]["seconds"]["median"]
                                           / rec["sysscan_cold"]["seconds"]["median"])
+            rec["speedup_cold_cpu_best"] = (rec["systrack"]["cpu_seconds"]["best"]
+                                            / rec["sysscan_cold"]["cpu_seconds"]["best"])
         results["kernels"][tag] = rec
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
@@ -199,19 +211,26 @@ def main() -> int:
 
 
 def markdown(results: dict) -> str:
+    import platform
+
     lines = [f"runs: {results['runs']} per tool, interleaved; page cache "
-             f"{'evicted before each cold run' if results['evict'] else 'warm'}; best / median wall seconds; "
-             "peak RSS of the process", "",
-             "| kernel | sysscan cold | sysscan warm (cache) | systrack | speed-up cold (best/median) | "
+             f"{'evicted before each cold run' if results['evict'] else 'warm'}; wall seconds best / median; "
+             f"CPU = user+sys of the best run; peak RSS of the process; {os.cpu_count()} CPUs, load average "
+             f"{os.getloadavg()[0]:.1f} at the end; Python {platform.python_version()}", "",
+             "| kernel | sysscan cold | sysscan warm (cache) | systrack | speed-up cold wall best / median / CPU | "
              "RSS sysscan / systrack | exact (sysscan) | implemented sysscan / systrack / .tbl |",
              "|---|---|---|---|---|---|---|---|"]
     def secs(x):
-        return f"{x['seconds']['best']:.2f} / {x['seconds']['median']:.2f} s" if x else "n/a"
+        if not x:
+            return "n/a"
+        return (f"{x['seconds']['best']:.2f} / {x['seconds']['median']:.2f} s "
+                f"(CPU {x['cpu_seconds']['best']:.2f})")
 
     for tag, r in results["kernels"].items():
         c, w, s = r["sysscan_cold"], r["sysscan_warm"], r["systrack"]
         ex = r["exactness"]
-        speed = f"{r['speedup_cold_best']:.1f}x / {r['speedup_cold_median']:.1f}x" if s else "n/a"
+        speed = (f"{r['speedup_cold_best']:.1f}x / {r['speedup_cold_median']:.1f}x / "
+                 f"{r['speedup_cold_cpu_best']:.1f}x") if s else "n/a"
         rss = f"{c['peak_rss_mb']:.0f} MB / " + (f"{s['peak_rss_mb']:.0f} MB" if s else "n/a")
         impl = (f"{ex.get('sysscan_implemented')} / {ex.get('systrack_implemented', 'n/a')} / "
                 f"{ex.get('tbl_implemented', 'n/a')}")

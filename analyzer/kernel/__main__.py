@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         write_graph(build_graph(a), args.graph)
     out = sys.stdout
     if args.json:
-        json.dump(a.to_dict(), out, separators=(",", ":"))  # compact: the C encoder (indent= is pure Python)
+        # json.dumps, compact: the C encoder (json.dump to a file and indent= both use the pure-Python one)
+        out.write(json.dumps(a.to_dict(), separators=(",", ":")))
         out.write("\n")
         return 0
     out.write(f"{a.version or a.path}\nbuild-id {a.build_id}  content sha256 {a.sha256[:16]}…"

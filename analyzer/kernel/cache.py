@@ -54,9 +54,10 @@ def store(analysis: KernelAnalysis) -> str | None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
         try:
+            text = json.dumps({"format": FORMAT, "tool_version": __version__, "analysis": analysis.to_dict()},
+                              separators=(",", ":"))  # dumps, not dump: only dumps uses the C encoder
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"format": FORMAT, "tool_version": __version__, "analysis": analysis.to_dict()}, f,
-                          separators=(",", ":"))
+                f.write(text)
             os.replace(tmp, path)
         except BaseException:
             try:
