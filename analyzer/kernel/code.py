@@ -154,6 +154,22 @@ class Code:
         return False
 
 
+THUNK_PREFIXES = ("__x86_indirect_thunk_", "__x86_indirect_jump_thunk_", "__x86_indirect_call_thunk_")
+
+
+def thunk_register(image, addr: int | None) -> str | None:
+    """The register a retpoline thunk at addr jumps through ('rax' for __x86_indirect_thunk_rax), looking at
+    every alias (6.1+ also names the rax thunk __x86_indirect_thunk_array)."""
+    if addr is None:
+        return None
+    for name in image.names_at(addr):
+        if name.startswith(THUNK_PREFIXES):
+            fam = family(name.rsplit("_", 1)[-1])
+            if fam and fam[1] == 64:
+                return fam[0]
+    return None
+
+
 def direct_target(ins) -> int | None:
     """Capstone reports 64-bit immediates signed: kernel addresses come back negative, so mask."""
     if isinstance(ins, Lite):

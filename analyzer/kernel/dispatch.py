@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .code import NOP_MNEMONICS, Code, direct_target, family, imm_operand, mem_operand, reg_operand, written_families
+from .code import NOP_MNEMONICS, Code, direct_target, thunk_register, family, imm_operand, mem_operand, reg_operand, written_families
 from .image import KernelImage
 from .model import X32_SYSCALL_BIT, PathStep
 
@@ -301,7 +301,7 @@ class Dispatch:
                     t = direct_target(ins)
                     tname = image.best_name(t) if t is not None else None
                     if t is not None and (ins.address == first_real or tname == "__fentry__" or _is_skip(tname)
-                                          and not (tname or "").startswith("__x86_indirect_thunk")):
+                                          and thunk_register(image, t) is None):
                         pc = nxt
                         continue
                     groups = self._indirect(ins, t, tname, S, regs, tables, table_targets)
@@ -367,13 +367,10 @@ class Dispatch:
     def _indirect(self, ins, t, tname, S, regs, tables, table_targets):
         """Targets of an indirect call/jmp through a table indexed by the number, grouped: {target: numbers}."""
         if t is not None:
-            if tname and tname.startswith(("__x86_indirect_thunk_", "__x86_indirect_jump_thunk_",
-                                           "__x86_indirect_call_thunk_")):
-                reg = tname.rsplit("_", 1)[-1]
-                fam = family(reg)
-                if fam and fam[0] in tables:
-                    table, off, width = tables[fam[0]]
-                    return table_targets(S, table, off, width)
+            reg = thunk_register(self.image, t)
+            if reg and reg in tables:
+                table, off, width = tables[reg]
+                return table_targets(S, table, off, width)
             return None
         mem = mem_operand(ins)
         if mem is not None:

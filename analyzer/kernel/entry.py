@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 
 from ..values.local import FunctionDataflow as _FunctionDataflow
-from .code import Code, mem_operand
+from .code import Code, family, mem_operand, thunk_register
 from .image import KernelImage
 from .model import MSR_NAMES, EntryPoint, MsrWrite
 
@@ -33,7 +33,6 @@ IA32_SYSCALL_VECTOR = 0x80
 KERNEL_CS = 0x10
 MAX_CANDIDATE_FUNCTION = 0x8000
 MAX_CANDIDATES = 64
-THUNK_PREFIX = "__x86_indirect_thunk_"
 
 FALLBACK_NAMES = {
     "syscall": ("entry_SYSCALL_64",),
@@ -94,15 +93,15 @@ class MsrWriteFinder:
         return self._writer_cache[target]
 
     @staticmethod
-    def _thunk_slot(df, addr: int, thunk: str) -> int | None:
+    def _thunk_slot(df, addr: int, reg: str) -> int | None:
         """`mov slot(%rip),%rax; call __x86_indirect_thunk_rax` (a retpoline build): the slot loaded into the
         thunk's register by one of the few instructions before the call."""
-        reg = thunk.rsplit("_", 1)[-1]
         order = sorted(a for a in df.insns if a < addr)[-8:]
         for a in reversed(order):
             ins = df.insns[a]
             ops = ins.raw.operands
-            if ins.mnemonic == "mov" and len(ops) == 2 and ops[0].type == 1 and ins.raw.reg_name(ops[0].reg) == reg:
+            if ins.mnemonic == "mov" and len(ops) == 2 and ops[0].type == 1 and \
+                    (family(ins.raw.reg_name(ops[0].reg)) or ("",))[0] == reg:
                 mem = mem_operand(ins.raw)
                 return mem.absolute if mem is not None else None
         return None
@@ -122,7 +121,8 @@ class MsrWriteFinder:
                 target = ops[0].imm & 0xFFFFFFFFFFFFFFFF if ops and ops[0].type == 2 else None  # X86_OP_IMM
                 if target is not None:
                     tname = image.best_name(target) or ""
-                    slot = self._thunk_slot(df, addr, tname) if tname.startswith(THUNK_PREFIX) else None
+                    treg = thunk_register(image, target)
+                    slot = self._thunk_slot(df, addr, treg) if treg else None
                     if slot is not None:
                         ptr = image.memory.read_u64(slot)
                         if not self._is_msr_writer(ptr):

@@ -6,8 +6,11 @@ __fentry__:
 	ret
 	.size __fentry__, .-__fentry__
 
+	/* 6.1+ names the first thunk of the array twice: the best name sorts as "..._array", not "..._rax" */
+	.globl __x86_indirect_thunk_array
 	.globl __x86_indirect_thunk_rax
 	.type __x86_indirect_thunk_rax, @function
+__x86_indirect_thunk_array:
 __x86_indirect_thunk_rax:
 	call 1f
 2:	pause
