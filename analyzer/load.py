@@ -64,6 +64,7 @@ class LoadedBinary:
     symbols: dict[int, str]  # every named address (functions and data), first name by sort order
     imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
     needed: list[str] = field(default_factory=list)
+    go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
 
     def __post_init__(self) -> None:
         self.functions.sort(key=lambda f: (f.start, -f.end))
@@ -287,6 +288,8 @@ def load(path: str) -> LoadedBinary:
             f = functions[start]
             functions[start] = Function(start, end, f.name, f.source)
 
+    go = _go_functions(binary, memory, in_exec, functions, symbols)
+
     entry = binary.entrypoint
     if entry and in_exec(entry) and entry not in functions:
         functions[entry] = Function(entry, 0, symbols.get(entry, "_start" if stripped else f"sub_{entry:x}"), "entry")
@@ -333,7 +336,36 @@ def load(path: str) -> LoadedBinary:
         symbols=symbols,
         imports=imports,
         needed=[str(lib) for lib in binary.libraries],
+        go=go,
     )
+
+
+def _go_functions(binary, memory: Memory, in_exec, functions: dict[int, Function], symbols: dict[int, str]):
+    """Go binaries keep their pclntab (function entries, ends and names) even when stripped: add what it knows."""
+    from .golang import find_pclntab
+
+    sections = {}
+    sec = binary.get_section(".gopclntab")
+    if sec is not None and sec.size:
+        sections[".gopclntab"] = (sec.virtual_address, bytes(sec.content))
+    elif len(binary.sections):
+        return None  # with section headers and no .gopclntab it is not a Go binary (Go always emits the section)
+    try:
+        info = find_pclntab(sections, [(r.start, r.data, r.writable) for r in memory.regions], in_exec)
+    except Exception:  # a corrupt table must not stop the scan: Go names are a nicety
+        return None
+    if info is None:
+        return None
+    for gf in info.functions:
+        if not in_exec(gf.start):
+            continue
+        symbols.setdefault(gf.start, gf.name)
+        prev = functions.get(gf.start)
+        if prev is None:
+            functions[gf.start] = Function(gf.start, gf.end, gf.name, "symbol")  # Go's own symbol table
+        elif prev.end == 0:
+            functions[gf.start] = Function(gf.start, gf.end, prev.name, prev.source)
+    return info
 
 
 def _better_name(new: str, old: str) -> bool:

@@ -112,7 +112,21 @@ class ValueEngine:
                 out[r] = ValueSummary((), (f"the site is not reached when decoding {site.function_name}",), ())
             else:
                 out[r] = summarize(state.get(r), site.function_name, self.lb.bits, mask)
-        return out
+        return self._interproc(site, regs, out)
+
+    interproc_enabled = True
+    """The inter-procedural stage (values/wrappers.py): parameters resolved at the callers, clobber summaries."""
+    interproc = None
+
+    def _interproc(self, site: RawSite, regs: list[str], out: dict[str, ValueSummary]) -> dict[str, ValueSummary]:
+        """Hand what the local engine could not finish to the inter-procedural stage (imported only when needed)."""
+        if not self.interproc_enabled or all(s.status == "resolved" for s in out.values()):
+            return out
+        if self.interproc is None:
+            from .values.wrappers import Interproc
+
+            self.interproc = Interproc(self.lb, self)
+        return self.interproc.refine(site, regs, out)
 
 
 def name_syscall(abi: str, nr: int) -> model.SyscallRef:
@@ -139,7 +153,9 @@ def _register_value(reg: str, role: str, s: ValueSummary, lb: LoadedBinary,
                     strings[v] = text
     return model.RegisterValue(
         register=reg, role=role, values=list(s.constants), status=s.status, reasons=list(s.reasons),
-        strings=strings, param=param, provenance=["local"] if s.constants else [],
+        strings=strings, param=param,
+        provenance=list(getattr(s, "provenance", ()) or (["local"] if s.constants else [])),
+        callers=list(getattr(s, "callers", ())),
     )
 
 

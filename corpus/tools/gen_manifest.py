@@ -195,8 +195,10 @@ GLIBC32_SITES = [
       note="bare 'int $0x80; ret' stub: number set by the caller"),
     S("__restore_rt", 173, insn="int 0x80"),
     S("__restore", 119, insn="int 0x80"),
-    S("__libc_do_syscall_int80", None, insn="int 0x80",
-      note="generic syscall helper: number set by the caller"),
+    S("__libc_do_syscall_int80", 192, insn="int 0x80",
+      note="generic syscall helper: eax set by its only direct caller, _dl_early_allocate "
+           "(mov $0xc0,%eax; call __libc_do_syscall_int80): mmap2",
+      hard="number: inter-procedural (the number is the caller's eax)"),
 ]
 
 

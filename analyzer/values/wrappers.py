@@ -1,0 +1,226 @@
+"""Wrappers: a site whose number (or an argument) is its function's own input, resolved at every caller.
+
+A site's value is a set of atoms (atoms.py). When it holds EntryReg(r) or EntryStack(off), the containing function
+is a *wrapper* for that input — glibc's `syscall()` (rax = EntryReg(rdi)), musl's `__syscall_cp_asm`
+(rax = EntryReg(rsi)), Go's `runtime/internal/syscall.Syscall6` (rax = EntryReg(rax), register ABI), a Go ABI0
+assembly function such as `syscall.rawSyscallNoError` (rax = EntryStack(8), stack ABI). Nothing is matched by name.
+
+For each such atom we take the confirmed direct callers (interproc.CallerIndex: `call`, tail `jmp`, `jcc`,
+`call *GOT`), read the caller's value at the call — a register, or the caller's stack slot that becomes the
+callee's argument — and when that is again the caller's own input (a wrapper of a wrapper), go one level up, to
+MAX_DEPTH levels. Every leaf keeps the chain of call sites that produced it (provenance), so the report can say
+"39 from the call at 0x4011a0 in main via 0x401100 in my_wrapper".
+
+What cannot be seen is said: a wrapper whose address is taken may also be called indirectly, a function exported
+from a shared object may be called from another file, a chain may be too deep or recursive. Those become
+reasons, and the value is `partial` rather than `resolved`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import CallerValue
+from .atoms import EntryReg, EntryStack, Unknown, describe
+from .interproc import CallerIndex, ClobberSummaries, foreign, resolve_again, value_at_call
+from .local import FunctionDataflow, ValueSummary, summarize
+
+MAX_DEPTH = 6
+"""Wrapper levels followed above the site (Go: syscall.read → Syscall → RawSyscall6 → Syscall6 is 3)."""
+MAX_ARG_DEPTH = 3
+"""Levels followed for the arguments of a wrapper site."""
+MAX_LEAVES = 512
+"""Caller chains kept per input; beyond this the rest is summarised as one reason."""
+MAX_CALLSITES = 20000
+"""Call sites examined per binary: the whole inter-procedural stage stays bounded on hostile input."""
+MAX_REASONS = 12
+MAX_PROVENANCE = 32
+
+
+@dataclass(frozen=True)
+class Leaf:
+    chain: tuple[tuple[int, str], ...]  # (call address, caller name), the wrapper's direct caller first
+    values: frozenset  # ints and Unknown atoms (nothing left to substitute)
+
+
+@dataclass(frozen=True)
+class RefinedSummary(ValueSummary):
+    """A ValueSummary after callers were consulted: with provenance and per-caller detail for the report."""
+
+    provenance: tuple[str, ...] = ()
+    callers: tuple = field(default=(), compare=False)  # model.CallerValue
+
+
+def chain_text(chain: tuple[tuple[int, str], ...]) -> str:
+    """Outermost call first: 'the call at 0x4011a0 in main → 0x401100 in wrap'."""
+    return " → ".join(f"{a:#x} in {n}" for a, n in reversed(chain))
+
+
+class WrapperResolver:
+    """Substitutes a function's input atoms with their values at its callers, recursively."""
+
+    def __init__(self, lb, engine, index: CallerIndex) -> None:
+        self.lb = lb
+        self.engine = engine
+        self.index = index
+        self.bits = lb.bits
+        self._memo: dict[tuple, tuple[int, tuple[Leaf, ...]]] = {}
+        self.wrappers: dict[int, str] = {}  # functions found to be wrappers (start -> name), for statistics
+        self.exhausted = False
+
+    def _deadline_expired(self) -> bool:
+        d = getattr(self.engine, "deadline", None)
+        return bool(d is not None and d.expired())
+
+    def resolve(self, fstart: int, fname: str, atom, remaining: int = MAX_DEPTH,
+                active: frozenset = frozenset()) -> tuple[Leaf, ...]:
+        """Leaves for one input atom of a function: `remaining` more caller levels may be followed."""
+        key = (fstart, atom)
+        desc = describe(atom, fname, self.bits)
+        if key in active:
+            return (Leaf((), frozenset((Unknown(f"{desc}: recursive calls"),))),)
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] >= remaining:
+            return memo[1]
+        leaves = self._resolve(fstart, fname, atom, desc, remaining, active | {key})
+        self._memo[key] = (remaining, leaves)
+        return leaves
+
+    def _resolve(self, fstart: int, fname: str, atom, desc: str, remaining: int,
+                 active: frozenset) -> tuple[Leaf, ...]:
+        self.wrappers.setdefault(fstart, fname)
+        lb = self.lb
+        extra: list[str] = []
+        if lb.elf_type == "shared-object" and not fname.startswith("sub_"):
+            extra.append(f"{desc}: {fname} may be called from outside this shared object")
+        taken = self.index.address_taken(fstart)
+        if taken:
+            extra.append(f"{desc}: {fname} may also be called indirectly ({taken[0]})")
+        if remaining <= 0:
+            return (Leaf((), frozenset((Unknown(f"{desc}: the chain of wrapper calls is longer than analysed"),))),)
+        if self.index.examined > MAX_CALLSITES or self._deadline_expired():
+            self.exhausted = True
+            return (Leaf((), frozenset((Unknown(f"{desc}: inter-procedural budget exhausted"),))),)
+        callers = self.index.callers(fstart)
+        if not callers and not extra:
+            return (Leaf((), frozenset((Unknown(f"{desc}; no calls to {fname} found"),))),)
+        merged: dict[tuple, set] = {}
+        for cs in callers:
+            v = value_at_call(cs, atom, self.bits)
+            direct: set = set()
+            for a in v:
+                if isinstance(a, int):
+                    direct.add(a)
+                elif isinstance(a, (EntryReg, EntryStack)):
+                    for leaf in self.resolve(cs.function_start, cs.function, a, remaining - 1, active):
+                        merged.setdefault(((cs.address, cs.function),) + leaf.chain, set()).update(leaf.values)
+                else:
+                    direct.add(foreign(a, cs.function, self.bits))
+            if direct:
+                merged.setdefault(((cs.address, cs.function),), set()).update(direct)
+            if len(merged) > MAX_LEAVES:
+                break
+        out = [Leaf(chain, frozenset(vals)) for chain, vals in sorted(merged.items(), key=lambda kv: kv[0])]
+        if len(out) > MAX_LEAVES:
+            out = out[:MAX_LEAVES] + [Leaf((), frozenset((Unknown(f"{desc}: more than {MAX_LEAVES} callers; "
+                                                                   "the rest were not examined"),)))]
+        out.extend(Leaf((), frozenset((Unknown(r),))) for r in extra)
+        return tuple(out)
+
+
+def _lost_to_call(fd: FunctionDataflow, addr: int, reg: str) -> bool:
+    """Did the ABI's worst case for a call destroy this value (the local engine's "clobbered by the call")?"""
+    st = fd.state_before(addr)
+    return st is not None and any(isinstance(a, Unknown) and "clobbered by the call" in a.reason
+                                  for a in st.get(reg))
+
+
+class Interproc:
+    """The inter-procedural stage for one binary: refines the local summaries of a site's registers."""
+
+    def __init__(self, lb, engine) -> None:
+        self.lb = lb
+        self.engine = engine
+        self.index = CallerIndex(lb, engine)
+        self.resolver = WrapperResolver(lb, engine, self.index)
+        self.clobbers = ClobberSummaries(lb, engine)
+        self._precise: dict[tuple[int, int], FunctionDataflow] = {}
+
+    def precise_flow(self, start: int, end: int, name: str) -> FunctionDataflow:
+        """The function's data flow with callee clobber summaries instead of the ABI's worst case."""
+        key = (start, end)
+        fd = self._precise.get(key)
+        if fd is None:
+            fd = resolve_again(self.engine.flow(start, end, name), self.clobbers)
+            self._precise[key] = fd
+        return fd
+
+    def refine(self, raw, regs: list[str], summaries: dict[str, ValueSummary]) -> dict[str, ValueSummary]:
+        """The number, when it is an input of the site's function, is resolved at the callers; so are the
+        arguments of such a wrapper (`syscall(SYS_openat, AT_FDCWD, path, …)`), less deeply. The arguments of an
+        ordinary libc function (`write(fd, buf, n)`, number known) stay "from parameter …": following every
+        caller of every libc function would cost much and tell little about what the binary can ask the kernel."""
+        fd = self.engine.flow(raw.function_start, raw.function_end, raw.function_name)
+        if any(_lost_to_call(fd, raw.address, r) for r in regs):
+            # A value lost to a call: redo the function with what each callee really clobbers.
+            precise = self.precise_flow(raw.function_start, raw.function_end, raw.function_name)
+            pstate = precise.state_before(raw.address)
+            if pstate is not None:
+                fd = precise
+                mask = 0xFFFFFFFF if regs[0] == "eax" else None
+                summaries = {r: summarize(pstate.get(r), raw.function_name, self.lb.bits, mask) for r in regs}
+        number = summaries[regs[0]]
+        if not number.inputs:
+            return summaries
+        state = fd.state_before(raw.address)
+        if state is None:
+            return summaries
+        out = dict(summaries)
+        for i, reg in enumerate(regs):
+            s = summaries[reg]
+            if s.inputs:
+                mask = 0xFFFFFFFF if reg.startswith("e") else (1 << self.lb.bits) - 1
+                depth = MAX_DEPTH if i == 0 else MAX_ARG_DEPTH
+                out[reg] = self.resolve_value(raw.function_start, raw.function_name, state.get(reg), mask, depth)
+        return out
+
+    def resolve_value(self, fstart: int, fname: str, v, mask: int, max_depth: int = 0) -> RefinedSummary:
+        bits = self.lb.bits
+        consts: set[int] = set()
+        reasons: list[str] = []
+        provenance: list[str] = []
+        callers: list[CallerValue] = []
+        inputs = []
+        for a in sorted((x for x in v if not isinstance(x, int)), key=lambda a: (type(a).__name__, a)):
+            if isinstance(a, (EntryReg, EntryStack)):
+                inputs.append(a)
+            else:
+                reasons.append(describe(a, fname, bits))
+        local = {x & mask for x in v if isinstance(x, int)}
+        if local:
+            consts |= local
+            provenance.append("local")
+        for atom in inputs:
+            desc = describe(atom, fname, bits)
+            for leaf in self.resolver.resolve(fstart, fname, atom, max_depth):
+                lc = sorted({x & mask for x in leaf.values if isinstance(x, int)})
+                lu = [u.reason for u in sorted((x for x in leaf.values if isinstance(x, Unknown)),
+                                              key=lambda u: u.reason)]
+                consts.update(lc)
+                if not leaf.chain:
+                    reasons.extend(lu)
+                    continue
+                where = chain_text(leaf.chain)
+                outer_addr, outer_fn = leaf.chain[-1]
+                via = [f"{a:#x} in {n}" for a, n in reversed(leaf.chain[:-1])]
+                if lc:
+                    provenance.append(f"caller {where}")
+                reasons.extend(f"{desc}, at the call {where}: {r}" for r in lu)
+                callers.append(CallerValue(call_site=outer_addr, function=outer_fn, via=via, values=lc,
+                                           status=("partial" if lc else "unresolved") if lu else "resolved",
+                                           reasons=lu))
+        reasons = list(dict.fromkeys(reasons))
+        if len(reasons) > MAX_REASONS:
+            reasons = reasons[:MAX_REASONS] + [f"… and {len(reasons) - MAX_REASONS} more unresolved callers"]
+        if len(provenance) > MAX_PROVENANCE:
+            provenance = provenance[:MAX_PROVENANCE] + [f"… and {len(provenance) - MAX_PROVENANCE} more callers"]
+        return RefinedSummary(tuple(sorted(consts)), tuple(reasons), (), tuple(provenance), tuple(callers))
