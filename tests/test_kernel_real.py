@@ -58,12 +58,19 @@ def parse_tbl(path: str, abis: tuple[str, ...]) -> dict[int, tuple[str, str | No
 @pytest.fixture(scope="module", params=KERNELS)
 def kernel(request, tmp_path_factory):
     vm, tbl, tbl32 = _paths(request.param)
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
-    t = time.perf_counter()
-    analysis = analyze_kernel(vm, use_cache=True)
-    cold = time.perf_counter() - t
-    image = load_kernel(vm)
-    return request.param, analysis, image, tbl, tbl32, cold, vm
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))  # a private, empty analysis cache
+    try:
+        t = time.perf_counter()
+        analysis = analyze_kernel(vm, use_cache=True)
+        cold = time.perf_counter() - t
+        image = load_kernel(vm)
+        yield request.param, analysis, image, tbl, tbl32, cold, vm
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
 
 
 def _expected(image, prefix: str, entry: str | None) -> str | None:
