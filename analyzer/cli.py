@@ -31,7 +31,80 @@ def _parser_scan() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
     _output_args(p)
+    _limit_args(p)
     return p
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    """Resource limits for untrusted input (README, "Limits and hostile input")."""
+    from .limits import DEFAULT_TIMEOUT
+
+    g = p.add_argument_group("limits (untrusted input)")
+    g.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"wall-clock budget per binary (default {DEFAULT_TIMEOUT:g}; 0 = none); sites left when it "
+                        "runs out are reported unresolved and the report is marked incomplete")
+    g.add_argument("--max-size", type=_size, default=None, metavar="BYTES",
+                   help="refuse inputs larger than this (suffixes K, M, G; default 2G): exit code 10")
+    g.add_argument("--max-memory", type=_megabytes, default=None, metavar="MB",
+                   help="analyse each binary in a child process that may map at most MB more memory than the "
+                        "interpreter already does (RLIMIT_AS); a binary that exceeds it gets a report marked "
+                        "incomplete (exit 10 if it could not even be loaded), the run goes on")
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if v < 0 or v != v:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return v or None
+
+
+def _size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("b")
+    mult = units.get(t[-1:], 1)
+    try:
+        v = int(float(t[:-1] if t[-1:] in units else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500M)") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return v
+
+
+def _megabytes(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MB: {text!r}") from None
+    if v < 64:
+        raise argparse.ArgumentTypeError(f"at least 64 MB: {text!r}")
+    return v
+
+
+def _scan_limited(path: str, args: argparse.Namespace) -> Report:
+    """One binary under the user's limits: in a child process when --max-memory is given, else in-process with
+    the per-binary deadline (checked per block/site) and a SIGALRM backstop a little after it."""
+    from .errors import LimitExceeded
+    from .limits import DEFAULT_MAX_SIZE, HARD_STOP_GRACE, BudgetExceeded, Limits, run_isolated, time_limit
+    from .scan import scan_file
+
+    limits = Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
+                    DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
+    if limits.max_memory_mb is not None:
+        result = run_isolated(path, None, limits)
+        if isinstance(result, Exception):  # the file's SysscanError, or limits.InternalFailure (exit 70)
+            raise result
+        return result
+    hard = None if limits.timeout is None else limits.timeout + HARD_STOP_GRACE
+    try:
+        with time_limit(hard):
+            return scan_file(path, limits=limits)
+    except BudgetExceeded:
+        raise LimitExceeded(path, f"time budget exhausted ({limits.timeout:g}s, --timeout) before anything could "
+                                  "be reported") from None
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
@@ -91,7 +164,7 @@ def cmd_scan(argv: Sequence[str]) -> int:
     _check_format(args.format)
     from .scan import scan_file
 
-    reports = [scan_file(p) for p in args.paths]
+    reports = [_scan_limited(p, args) for p in args.paths]
     _emit(reports, args)
     return 0
 
@@ -116,6 +189,10 @@ def cmd_render(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not os.environ.get("SYSSCAN_DEBUG"):
+        import warnings
+
+        warnings.simplefilter("ignore")  # library warnings would break "errors are one line on stderr"
     commands = {"scan": cmd_scan, "render": cmd_render}
     if argv and argv[0] in commands:
         cmd, rest = commands[argv[0]], argv[1:]

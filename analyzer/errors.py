@@ -64,5 +64,13 @@ class BadReport(SysscanError):
     exit_code = 9
 
 
+class LimitExceeded(SysscanError):
+    """A resource limit stopped the analysis of one file before there was anything to report: the input is over
+    --max-size, or --max-memory / --timeout killed the worker while the ELF was still being loaded. (A limit hit
+    later gives a report marked `incomplete` instead.)"""
+
+    exit_code = 10
+
+
 INTERNAL_ERROR_EXIT = 70
 """Exit code for a bug in sysscan itself (an exception that is not a SysscanError)."""

@@ -10,10 +10,12 @@ import hashlib
 import os
 import stat
 import struct
+import warnings
 from dataclasses import dataclass, field
 
-from .errors import CorruptELF, InputNotFound, NotAnELF, UnsupportedArch
+from .errors import CorruptELF, InputNotFound, LimitExceeded, NotAnELF, UnsupportedArch
 from .memory import Memory
+from .textsafe import escape_controls
 
 EM_386 = 3
 EM_X86_64 = 62
@@ -22,6 +24,8 @@ MACHINE_NAMES = {
     43: "SPARC v9", 50: "IA-64", 62: "x86-64", 183: "AArch64", 243: "RISC-V", 258: "LoongArch",
 }
 SHF_EXECINSTR = 0x4
+MAX_EXEC_SECTIONS = 4096
+"""More executable sections than this means corrupt section headers: use the PT_LOAD segments instead."""
 MAX_INPUT_BYTES = 2 << 30
 
 
@@ -65,6 +69,7 @@ class LoadedBinary:
     imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
     needed: list[str] = field(default_factory=list)
     go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
+    notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
 
     def __post_init__(self) -> None:
         self.functions.sort(key=lambda f: (f.start, -f.end))
@@ -122,8 +127,11 @@ class LoadedBinary:
         return None if r is None else r.offset + (addr - r.start)
 
 
-def read_and_check(path: str) -> bytes:
-    """Read the file and validate the ELF header; raise the precise error a user should see."""
+def read_and_check(path: str, max_size: int | None = None) -> bytes:
+    """Read the file and validate the ELF header; raise the precise error a user should see.
+
+    Files over `max_size` bytes (default MAX_INPUT_BYTES, `--max-size`) are refused before reading them."""
+    limit = MAX_INPUT_BYTES if max_size is None else max_size
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -134,13 +142,15 @@ def read_and_check(path: str) -> bytes:
         raise InputNotFound(path, "is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
         raise InputNotFound(path, "is not a regular file")
-    if st.st_size > MAX_INPUT_BYTES:
-        raise CorruptELF(path, f"file is too large ({st.st_size} bytes; the limit is {MAX_INPUT_BYTES})")
+    if st.st_size > limit:
+        raise LimitExceeded(path, f"file is too large ({st.st_size} bytes; the limit is {limit}, see --max-size)")
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(min(st.st_size, limit) + 1)  # +1: the file may have grown since the stat
     except OSError as e:
         raise InputNotFound(path, f"cannot read: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise LimitExceeded(path, f"file is too large (over {limit} bytes, see --max-size)")
     check_header(path, data)
     return data
 
@@ -213,11 +223,40 @@ def _parse_lief(path: str, data: bytes):
     return binary
 
 
-def load(path: str) -> LoadedBinary:
-    """Read, validate and load one ELF file. Raises an analyzer.errors type on any bad input."""
+def load(path: str, max_size: int | None = None) -> LoadedBinary:
+    """Read, validate and load one ELF file. Raises an analyzer.errors type on any bad input.
+
+    Hostile input: LIEF answers unknown enum values with a RuntimeWarning on stderr (silenced here: stderr is for
+    one-line errors) and non-UTF-8 names with bytes (made text by `_text`); optional parts that fail to parse
+    (symbols, .eh_frame, imports, notes) are skipped and listed in `LoadedBinary.notes`, not fatal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _load(path, max_size)
+        except RecursionError:
+            raise CorruptELF(path, "LIEF could not parse it: structures nest too deeply") from None
+
+
+MAX_NAME_CHARS = 1024
+
+
+def _text(v) -> str:
+    """A name from the binary as text: LIEF gives bytes when it is not UTF-8; keep every byte visible (as \\xNN).
+    Names longer than MAX_NAME_CHARS are cut (with "…"): a hostile 1 MB symbol name must not flood a report.
+    Control and bidi characters become visible escapes (textsafe): no name can drive a terminal or reorder text;
+    markup-looking text stays, each renderer escapes its own syntax."""
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "backslashreplace")
+    elif not isinstance(v, str):
+        v = str(v)
+    v = escape_controls(v)
+    return v if len(v) <= MAX_NAME_CHARS else v[: MAX_NAME_CHARS - 1] + "…"
+
+
+def _load(path: str, max_size: int | None) -> LoadedBinary:
     import lief
 
-    data = read_and_check(path)
+    data = read_and_check(path, max_size)
     bits, machine = check_header(path, data)
     binary = _parse_lief(path, data)
     memory = Memory.from_lief(binary)
@@ -225,7 +264,12 @@ def load(path: str) -> LoadedBinary:
         raise CorruptELF(path, "no loadable segments")
 
     e_type = binary.header.file_type
-    interp = binary.interpreter if binary.has_interpreter else None
+    notes: list[str] = []
+    try:
+        interp = _text(binary.interpreter) if binary.has_interpreter else None
+    except Exception:  # LIEF decodes PT_INTERP as UTF-8 and raises on anything else: read the bytes ourselves
+        interp = next((_text(bytes(seg.content).split(b"\0")[0]) for seg in binary.segments
+                       if seg.type == lief.ELF.Segment.TYPE.INTERP), None) or "?"
     if e_type == lief.ELF.Header.FILE_TYPE.EXEC:
         elf_type = "executable"
     elif e_type == lief.ELF.Header.FILE_TYPE.DYN:
@@ -248,8 +292,12 @@ def load(path: str) -> LoadedBinary:
     exec_ranges: list[ExecRange] = []
     for sec in binary.sections:
         if sec.flags & SHF_EXECINSTR and sec.size and sec.type != lief.ELF.Section.TYPE.NOBITS and sec.virtual_address:
-            exec_ranges.append(ExecRange(sec.name or f"section@{sec.virtual_address:#x}", sec.virtual_address,
+            exec_ranges.append(ExecRange(_text(sec.name) or f"section@{sec.virtual_address:#x}", sec.virtual_address,
                                          sec.virtual_address + sec.size, sec.offset))
+    if len(exec_ranges) > MAX_EXEC_SECTIONS:
+        notes.append(f"{len(exec_ranges)} executable sections (corrupt section headers?): searched the executable "
+                     "segments instead")
+        exec_ranges = []
     if not exec_ranges:
         for seg in binary.segments:
             if seg.type == lief.ELF.Segment.TYPE.LOAD and seg.flags & lief.ELF.Segment.FLAGS.X and seg.physical_size:
@@ -262,8 +310,13 @@ def load(path: str) -> LoadedBinary:
         return any(lo <= a < hi for lo, hi in text_ranges)
 
     stripped = True
-    for sym in list(binary.symtab_symbols) + list(binary.dynamic_symbols):
-        name = sym.name
+    try:
+        all_symbols = list(binary.symtab_symbols) + list(binary.dynamic_symbols)
+    except Exception as e:  # a corrupt symbol table: analyse without names
+        all_symbols = []
+        notes.append(f"symbol table not readable ({type(e).__name__}): functions come from .eh_frame and the entry")
+    for sym in all_symbols:
+        name = _text(sym.name)
         if not name or not sym.value:
             continue
         if sym.type == lief.ELF.Symbol.TYPE.SECTION or sym.type == lief.ELF.Symbol.TYPE.FILE:
@@ -278,7 +331,7 @@ def load(path: str) -> LoadedBinary:
             prev = functions.get(addr)
             if prev is None or (prev.end == 0 and end) or _better_name(name, prev.name):
                 functions[addr] = Function(addr, end or (prev.end if prev else 0), symbols.get(addr, name), "symbol")
-    if len(binary.symtab_symbols) > 0:
+    if any(True for _ in binary.symtab_symbols):
         stripped = False
 
     for start, end in _eh_frame_functions(binary, memory):
@@ -298,7 +351,7 @@ def load(path: str) -> LoadedBinary:
     try:
         for reloc in binary.pltgot_relocations:
             if reloc.has_symbol and reloc.symbol.name:
-                imports[reloc.address] = reloc.symbol.name
+                imports[reloc.address] = _text(reloc.symbol.name)
     except Exception:  # LIEF may fail on corrupt relocation tables; names are a nicety
         pass
 
@@ -315,9 +368,17 @@ def load(path: str) -> LoadedBinary:
         final.append(Function(s, max(end, s + 1), f.name, f.source))
 
     build_id = None
-    for note in binary.notes:
-        if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
-            build_id = bytes(note.description).hex()
+    try:
+        for note in binary.notes:
+            if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
+                build_id = bytes(note.description).hex()
+    except Exception as e:  # corrupt notes: the build-id is a nicety
+        notes.append(f"notes not readable: {type(e).__name__}")
+    try:
+        needed = [_text(lib) for lib in binary.libraries]
+    except Exception as e:
+        needed = []
+        notes.append(f"DT_NEEDED entries not readable: {type(e).__name__}")
     return LoadedBinary(
         path=path,
         size=len(data),
@@ -335,7 +396,8 @@ def load(path: str) -> LoadedBinary:
         functions=final,
         symbols=symbols,
         imports=imports,
-        needed=[str(lib) for lib in binary.libraries],
+        needed=needed,
+        notes=notes,
         go=go,
     )
 
@@ -359,10 +421,10 @@ def _go_functions(binary, memory: Memory, in_exec, functions: dict[int, Function
     for gf in info.functions:
         if not in_exec(gf.start):
             continue
-        symbols.setdefault(gf.start, gf.name)
+        symbols.setdefault(gf.start, _text(gf.name))
         prev = functions.get(gf.start)
         if prev is None:
-            functions[gf.start] = Function(gf.start, gf.end, gf.name, "symbol")  # Go's own symbol table
+            functions[gf.start] = Function(gf.start, gf.end, _text(gf.name), "symbol")  # Go's own symbol table
         elif prev.end == 0:
             functions[gf.start] = Function(gf.start, gf.end, prev.name, prev.source)
     return info
@@ -376,13 +438,24 @@ def _better_name(new: str, old: str) -> bool:
 
 
 def _eh_frame_functions(binary, memory: Memory) -> list[tuple[int, int]]:
-    """Function ranges from .eh_frame FDEs: they survive stripping, so stripped binaries still have functions."""
+    """Function ranges from .eh_frame FDEs: they survive stripping, so stripped binaries still have functions.
+
+    Hostile input: bounded by the section size (every record advances), and never raises — garbage gives the
+    FDEs that could be read before it."""
+    out: list[tuple[int, int]] = []
+    try:
+        _eh_frame_walk(binary, out)
+    except Exception:  # noqa: BLE001 - a corrupt .eh_frame costs us function starts, never the scan
+        pass
+    return out
+
+
+def _eh_frame_walk(binary, out: list[tuple[int, int]]) -> None:
     sec = binary.get_section(".eh_frame")
     if sec is None or not sec.size:
-        return []
+        return
     data = bytes(sec.content)
     base = sec.virtual_address
-    out: list[tuple[int, int]] = []
     cie_enc: dict[int, int] = {}
     off = 0
     n = len(data)
@@ -403,7 +476,10 @@ def _eh_frame_functions(binary, memory: Memory) -> list[tuple[int, int]]:
             break
         (cie_id,) = struct.unpack_from("<I", data, rec)
         if cie_id == 0:
-            cie_enc[off] = _cie_fde_encoding(data, rec + 4, end)
+            try:
+                cie_enc[off] = _cie_fde_encoding(data, rec + 4, end)
+            except (IndexError, UnicodeDecodeError):  # a CIE cut short: its FDEs get the common encoding
+                cie_enc[off] = 0x1B
         else:
             cie_off = rec - cie_id
             enc = cie_enc.get(cie_off, 0x1B)
@@ -413,7 +489,6 @@ def _eh_frame_functions(binary, memory: Memory) -> list[tuple[int, int]]:
             if start is not None and size is not None and 0 < size < (1 << 24):
                 out.append((start & ((1 << 64) - 1), (start + size) & ((1 << 64) - 1)))
         off = end
-    return out
 
 
 def _uleb(data: bytes, p: int) -> tuple[int, int]:

@@ -75,6 +75,11 @@ class Memory:
                 return r
         return None
 
+    def next_region_start(self, addr: int) -> int | None:
+        """Start of the first region above addr (to skip an unmapped gap), else None."""
+        i = bisect.bisect_right(self._starts, addr)
+        return self._starts[i] if i < len(self._starts) else None
+
     def read(self, addr: int, size: int) -> bytes | None:
         """Bytes at [addr, addr+size) if they lie inside one region, else None."""
         r = self.region_of(addr)

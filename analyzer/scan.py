@@ -10,6 +10,7 @@ import capstone
 from dataclasses import dataclass
 
 from . import model
+from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline, Limits
 from .load import LoadedBinary, load
 from .sites import RawSite, find_sites
 from .syscalls import load_table
@@ -45,9 +46,11 @@ def site_abi(lb: LoadedBinary, instruction: str) -> str:
 class ValueEngine:
     """Runs local data flow once per function and answers register values at sites."""
 
-    def __init__(self, lb: LoadedBinary) -> None:
+    def __init__(self, lb: LoadedBinary, deadline: Deadline = NEVER) -> None:
         self.lb = lb
+        self.deadline = deadline
         self._flows: dict[tuple[int, int], FunctionDataflow] = {}
+        self._failed: dict[tuple[int, int], Exception] = {}  # a function whose analysis raised: its sites share it
         self._noreturn: dict[int, bool] = {}
         self.incomplete: list[str] = []
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
@@ -96,8 +99,17 @@ class ValueEngine:
         key = (start, end)
         fd = self._flows.get(key)
         if fd is None:
-            fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
-                                  noreturn=self.noreturn)
+            if key in self._failed:
+                raise self._failed[key]
+            self.deadline.check(name)
+            try:
+                fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
+                                      noreturn=self.noreturn, deadline=self.deadline)
+            except BudgetExceeded:
+                raise
+            except Exception as e:  # contained per function by build_site_safely; remembered for its other sites
+                self._failed[key] = e
+                raise
             self._flows[key] = fd
             self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
         return fd
@@ -233,21 +245,72 @@ def summarize_report(report: model.Report) -> None:
     report.summary = s
 
 
-def scan_file(path: str, options: ScanOptions | None = None) -> model.Report:
-    """Analyse one ELF: the pure per-binary job."""
+def unresolved_site(lb: LoadedBinary, raw: RawSite, reason: str) -> model.Site:
+    """The site as far as site finding knows it, with every register unresolved for `reason` (a contained analysis
+    failure or the time budget): it stays in the report, honestly marked, instead of vanishing."""
+    abi = site_abi(lb, raw.instruction)
+    nreg, aregs = ABI_REGS[abi]
+
+    def unknown(reg: str, role: str) -> model.RegisterValue:
+        return model.RegisterValue(register=reg, role=role, status="unresolved", reasons=[reason])
+
+    code = lb.memory.read(raw.address, 2) or b""
+    return model.Site(
+        address=raw.address, offset=raw.offset, section=raw.section, function=raw.function_name,
+        function_address=raw.function_start, instruction=raw.instruction, abi=abi, bytes=code.hex(),
+        number=unknown(nreg, "number"), args=[unknown(r, f"arg{i}") for i, r in enumerate(aregs)],
+    )
+
+
+def build_site_safely(lb: LoadedBinary, raw: RawSite, engine: ValueEngine, incomplete: list[str]) -> model.Site:
+    """`build_site`, with whatever goes wrong contained to this site: a bug or a library exception (LIEF,
+    Capstone, networkx, angr) on hostile code makes this one site unresolved with the reason, and the rest of the
+    binary is still analysed. MemoryError and RecursionError are contained too (the frame is gone by the time we
+    catch them, so the memory is back)."""
+    if engine.deadline.expired():
+        return unresolved_site(lb, raw, BUDGET_REASON)
+    try:
+        return build_site(lb, raw, engine)
+    except BudgetExceeded:
+        return unresolved_site(lb, raw, BUDGET_REASON)
+    except Exception as e:  # noqa: BLE001 - containment is the point
+        why = f"analysis failed: {type(e).__name__}: {str(e)[:200]}"
+        incomplete.append(f"{raw.address:#x} in {raw.function_name}: {why}")
+        return unresolved_site(lb, raw, why)
+
+
+def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits | None = None,
+              progress=None) -> model.Report:
+    """Analyse one ELF: the pure per-binary job.
+
+    `limits.timeout` (else `options.max_seconds`) is the wall-clock budget: when it runs out, the sites not yet
+    analysed are reported unresolved with reason "time budget exhausted" and `report.incomplete` says how many.
+    `progress(stage, payload)`, when given, receives ("binary", a site-less report dict) once the ELF is loaded,
+    so that a supervising process (limits.run_isolated) can still report the binary if this one is killed."""
     options = options or ScanOptions()
-    lb = load(path)
-    raws, rejected = find_sites(lb)
-    engine = ValueEngine(lb)
-    sites = [build_site(lb, r, engine) for r in raws]
+    timeout = limits.timeout if limits is not None else options.max_seconds
+    deadline = Deadline(timeout)
+    lb = load(path, limits.max_size if limits is not None else None)
     table = load_table("x86_64" if lb.bits == 64 else "i386")
     report = model.Report(
         binary=binary_info(lb),
         table=model.TableInfo(source="embedded", kernel_version=table.kernel_version, path=None),
-        sites=sorted(sites, key=lambda s: s.address),
-        rejected=[model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected],
-        incomplete=sorted(set(engine.incomplete)),
     )
+    incomplete: list[str] = list(lb.notes)
+    if progress is not None:
+        report.incomplete = sorted(set(incomplete))
+        progress("binary", report.to_dict())
+    raws, rejected = find_sites(lb, deadline=deadline, incomplete=incomplete,
+                                max_sites=(limits or Limits()).max_sites)
+    engine = ValueEngine(lb, deadline)
+    sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
+    skipped = sum(1 for s in sites if BUDGET_REASON in s.number.reasons)
+    if skipped:
+        incomplete.append(f"{BUDGET_REASON} ({timeout:g}s, --timeout): {skipped} of {len(sites)} sites not "
+                          "analysed, reported unresolved")
+    report.sites = sorted(sites, key=lambda s: s.address)
+    report.rejected = [model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected]
+    report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
     summarize_report(report)
     from .rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
 

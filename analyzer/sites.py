@@ -7,10 +7,12 @@ as `mov $0x050f050f,%eax` — are never on a boundary, so they are dropped.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import capstone
 
+from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline
 from .load import LoadedBinary
 
 PATTERNS: dict[bytes, str] = {b"\x0f\x05": "syscall", b"\x0f\x34": "sysenter", b"\xcd\x80": "int 0x80"}
@@ -28,21 +30,41 @@ class RawSite:
     function_source: str  # how the function was found: symbol / eh_frame / entry / section
 
 
-def candidates(lb: LoadedBinary) -> list[tuple[int, str]]:
-    """Every address in an executable range where one of the patterns starts (a fast byte search)."""
+def candidates(lb: LoadedBinary, deadline: Deadline = NEVER,
+               incomplete: list[str] | None = None) -> list[tuple[int, str]]:
+    """Every address in an executable range where one of the patterns starts (a fast byte search).
+
+    Overlapping ranges (corrupt section headers can declare the same bytes many times) are searched once."""
     found: list[tuple[int, str]] = []
-    for rng in lb.exec_ranges:
-        data = lb.memory.read(rng.start, rng.end - rng.start)
-        if data is None:
-            r = lb.memory.region_of(rng.start)
+    spans: list[list[int]] = []
+    for rng in sorted(lb.exec_ranges, key=lambda r: (r.start, r.end)):
+        if spans and rng.start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], rng.end)
+        else:
+            spans.append([rng.start, rng.end])
+    for start, end in spans:
+        if deadline.expired():
+            if incomplete is not None:
+                incomplete.append(f"{BUDGET_REASON}: executable bytes from {start:#x} on were not searched")
+            break
+        # the span may cross unmapped gaps or several segments: search each mapped piece
+        addr = start
+        while addr < end:
+            r = lb.memory.region_of(addr)
             if r is None:
+                nxt = lb.memory.next_region_start(addr)
+                if nxt is None or nxt >= end:
+                    break
+                addr = nxt
                 continue
-            data = lb.memory.read(rng.start, r.end - rng.start) or b""
-        for pat, kind in PATTERNS.items():
-            i = data.find(pat)
-            while i >= 0:
-                found.append((rng.start + i, kind))
-                i = data.find(pat, i + 1)
+            stop = min(end, r.end)
+            data = lb.memory.read(addr, stop - addr) or b""
+            for pat, kind in PATTERNS.items():
+                i = data.find(pat)
+                while i >= 0:
+                    found.append((addr + i, kind))
+                    i = data.find(pat, i + 1)
+            addr = stop
     return sorted(set(found))
 
 
@@ -67,48 +89,80 @@ class _Region:
     has_indirect_jump: bool
 
 
-def find_sites(lb: LoadedBinary) -> tuple[list[RawSite], list[Rejected]]:
-    """Confirmed sites, and the rejected candidates with the reason."""
+def find_sites(lb: LoadedBinary, deadline: Deadline = NEVER, incomplete: list[str] | None = None,
+               max_sites: int | None = None) -> tuple[list[RawSite], list[Rejected]]:
+    """Confirmed sites, and the rejected candidates with the reason.
+
+    Hostile input: a candidate whose confirmation raises is skipped (noted in `incomplete`); when `deadline`
+    expires, or `max_sites` sites are confirmed (a file flooded with `0f 05`), the candidates not yet examined are
+    counted in `incomplete` instead of being confirmed. At most `max_sites` rejections are listed either."""
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
     md.detail = False
     sites: list[RawSite] = []
     rejected: list[Rejected] = []
     regions: dict[tuple[int, int], _Region] = {}
-    for addr, kind in candidates(lb):
-        rng = lb.exec_range_of(addr)
-        if rng is None:
-            continue
-        func = lb.function_at(addr)
-        if func is not None:
-            fstart, fend, fname, fsrc = func.start, func.end, func.name, func.source
-        else:
-            anchor = lb.anchor_before(addr)
-            if anchor is None or anchor < rng.start:
-                anchor = rng.start
-            fstart = anchor
-            nxt = lb.next_function_start(addr)
-            fend = min(x for x in (nxt, rng.end) if x is not None)
-            fname = lb.symbols.get(anchor) or f"sub_{anchor:x}"
-            fsrc = "section" if anchor == rng.start else "boundary"
-        if fsrc != "symbol":
-            fstart, fname = _refine_eh_start(md, lb, fstart, fname, addr)
-        fend = min(fend, rng.end)
-        region = regions.get((fstart, fend))
-        if region is None:
-            region = regions[(fstart, fend)] = _decode_region(md, lb, fstart, fend, fname, fsrc)
-        if addr not in region.insns:
-            rejected.append(Rejected(addr, kind, fname, "inside another instruction (not an instruction boundary)"))
-            continue
-        if addr not in region.reachable and not region.has_indirect_jump:
-            rejected.append(Rejected(addr, kind, fname, "on a linear-sweep boundary but unreachable by control flow "
-                                                         f"from {fname}: data in code"))
-            continue
-        root = region.reachable.get(addr, fstart)
-        if root != fstart and fsrc not in ("symbol", "eh_frame"):
-            # unnamed code after a ret: its own function, starting where control flow first reaches it
-            fstart, fname = root, lb.symbols.get(root) or f"sub_{root:x}"
-        sites.append(RawSite(addr, kind, rng.name, rng.offset + (addr - rng.start), fstart, fend, fname, fsrc))
+    notes = incomplete if incomplete is not None else []
+    cands = candidates(lb, deadline, notes)
+    for i, (addr, kind) in enumerate(cands):
+        if max_sites is not None and len(sites) >= max_sites:
+            notes.append(f"site limit ({max_sites}) reached: {len(cands) - i} candidate instructions from {addr:#x} "
+                         "on were not examined (they may be sites)")
+            break
+        if deadline.expired():
+            notes.append(f"{BUDGET_REASON}: {len(cands) - i} candidate instructions from {addr:#x} on were not "
+                         "examined (they may be sites)")
+            break
+        try:
+            _confirm(md, lb, addr, kind, regions, sites, rejected)
+        except BudgetExceeded:
+            notes.append(f"{BUDGET_REASON}: {len(cands) - i} candidate instructions from {addr:#x} on were not "
+                         "examined (they may be sites)")
+            break
+        except Exception as e:  # noqa: BLE001 - one bad candidate must not cost the others
+            notes.append(f"candidate {kind} at {addr:#x} not examined: analysis failed: {type(e).__name__}: "
+                         f"{str(e)[:200]}")
+    if max_sites is not None and len(rejected) > max_sites:
+        notes.append(f"{len(rejected) - max_sites} more rejected candidates not listed (limit {max_sites})")
+        rejected = rejected[:max_sites]
     return sites, rejected
+
+
+def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: dict, sites: list[RawSite],
+             rejected: list[Rejected]) -> None:
+    """Decide one candidate: append it to `sites` or to `rejected`."""
+    rng = lb.exec_range_of(addr)
+    if rng is None:
+        return
+    func = lb.function_at(addr)
+    if func is not None:
+        fstart, fend, fname, fsrc = func.start, func.end, func.name, func.source
+    else:
+        anchor = lb.anchor_before(addr)
+        if anchor is None or anchor < rng.start:
+            anchor = rng.start
+        fstart = anchor
+        nxt = lb.next_function_start(addr)
+        fend = min(x for x in (nxt, rng.end) if x is not None)
+        fname = lb.symbols.get(anchor) or f"sub_{anchor:x}"
+        fsrc = "section" if anchor == rng.start else "boundary"
+    if fsrc != "symbol":
+        fstart, fname = _refine_eh_start(md, lb, fstart, fname, addr)
+    fend = min(fend, rng.end)
+    region = regions.get((fstart, fend))
+    if region is None:
+        region = regions[(fstart, fend)] = _decode_region(md, lb, fstart, fend, fname, fsrc)
+    if addr not in region.insns:
+        rejected.append(Rejected(addr, kind, fname, "inside another instruction (not an instruction boundary)"))
+        return
+    if addr not in region.reachable and not region.has_indirect_jump:
+        rejected.append(Rejected(addr, kind, fname, "on a linear-sweep boundary but unreachable by control flow "
+                                                     f"from {fname}: data in code"))
+        return
+    root = region.reachable.get(addr, fstart)
+    if root != fstart and fsrc not in ("symbol", "eh_frame"):
+        # unnamed code after a ret: its own function, starting where control flow first reaches it
+        fstart, fname = root, lb.symbols.get(root) or f"sub_{root:x}"
+    sites.append(RawSite(addr, kind, rng.name, rng.offset + (addr - rng.start), fstart, fend, fname, fsrc))
 
 
 BRANCHES_END = ("ret", "retf", "iret", "iretd", "iretq", "hlt", "ud2", "jmp", "ljmp", "sysret", "sysretq",
@@ -119,16 +173,20 @@ def _decode_region(md: capstone.Cs, lb: LoadedBinary, start: int, end: int, name
     """Linear decode of [start, end), then recursive descent from every known entry inside it."""
     insns: dict[int, tuple[int, str, str]] = {}
     addr = start
+    window = 4096
     while addr < end:
-        code = lb.memory.read(addr, min(4096, end - addr))
+        code = lb.memory.read(addr, min(window, end - addr))
         if not code:
             break
         nxt = addr
         for a, sz, m, op in md.disasm_lite(code, addr):
             insns[a] = (sz, m, op)
             nxt = a + sz
-        addr = nxt if nxt > addr else addr + 1
-    roots = [start] + [f.start for f in lb.functions if start < f.start < end]
+        # undecodable byte: step over it with a small window (a 4 KB copy per garbage byte was quadratic)
+        addr, window = (nxt, 4096) if nxt > addr else (addr + 1, 16)
+    lo = bisect.bisect_right(lb._fstarts, start)
+    hi = bisect.bisect_left(lb._fstarts, end)
+    roots = [start] + lb._fstarts[lo:hi]
     if source not in ("symbol", "eh_frame"):
         # No symbol or FDE bounds this code (stripped, hand-written asm): what follows a ret/jmp may be another
         # function nobody named, so it is a root too. With exact bounds, bytes after a ret are data in code.
@@ -185,12 +243,27 @@ def _refine_eh_start(md: capstone.Cs, lb: LoadedBinary, start: int, name: str, s
     Hand-written stubs (glibc's clone, __restore_rt) open a new FDE at the `syscall` itself, or one byte into the
     padding before it. Decoding from the previous function shows which: a start that is not an instruction
     boundary moves to the next boundary; a start that the previous instruction falls into joins that function.
-    """
+
+    The decode does not depend on the site, so it is cached per start (a binary flooded with candidate bytes would
+    otherwise decode up to 64 KB per candidate)."""
+    cache = lb.__dict__.setdefault("_refine_cache", {})
+    key = (start, name)
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = _refine_core(md, lb, start, name)
+    new_start, new_name, moved = hit
+    if moved is not None:  # the FDE start straddles a padding nop: move it, unless that would pass the site
+        return (moved, f"sub_{moved:x}") if moved <= site else (start, name)
+    return new_start, new_name
+
+
+def _refine_core(md: capstone.Cs, lb: LoadedBinary, start: int, name: str) -> tuple[int, str, int | None]:
+    """(start, name, None), or (start, name, nxt) when the start should move to the boundary nxt."""
     for _ in range(3):
         anchor = lb.anchor_before(start - 1)
         rng = lb.exec_range_of(start)
         if anchor is None or start - anchor > (1 << 16) or rng is None or not rng.start <= anchor < rng.end:
-            return start, name
+            return start, name, None
         starts: set[int] = set()
         last = None
         code = lb.memory.read(anchor, start + 16 - anchor) or b""
@@ -203,11 +276,10 @@ def _refine_eh_start(md: capstone.Cs, lb: LoadedBinary, start: int, name: str, s
             # Only a start that falls inside a padding nop is moved: elsewhere the FDE is more trustworthy.
             straddle = last is not None and last[0] < start < last[0] + last[1] and last[2].startswith("nop")
             nxt = min((a for a in starts if a > start), default=None)
-            ok = straddle and nxt is not None and nxt <= site
-            return (nxt, f"sub_{nxt:x}") if ok else (start, name)
+            return (start, name, nxt if straddle and nxt is not None else None)
         if last is None or last[0] + last[1] != start or last[2] in TERMINATORS or last[2].startswith("nop") \
                 or last[2] == "call":
-            return start, name
+            return start, name, None
         prev = lb.function_at(last[0])
         start, name = (prev.start, prev.name) if prev is not None else (anchor, f"sub_{anchor:x}")
-    return start, name
+    return start, name, None

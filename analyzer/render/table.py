@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import RegisterValue, Report, Site
+from ..textsafe import terminal_safe
 
 STATUS_STYLE = {"resolved": "green", "partial": "yellow", "unresolved": "bold red"}
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
@@ -70,6 +71,7 @@ def args_text(site: Site) -> Text:
 
 
 def render(report: Report, opts: dict) -> str:
+    report = terminal_safe(report)  # no string from the binary may drive the terminal (ESC, CR, bidi overrides)
     verbose = int(opts.get("verbose", 0))
     width = opts.get("width") or 140
     buf = io.StringIO()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import capstone
 from capstone import x86 as X
 
+from ..limits import NEVER, Deadline
 from ..memory import Memory
 from .atoms import (
     TOO_MANY,
@@ -33,6 +34,7 @@ CALLER_SAVED_64 = ("rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11")
 CALLER_SAVED_32 = ("rax", "rcx", "rdx")
 MAX_BLOCK_VISITS = 40
 MAX_FUNCTION_BYTES = 1 << 20
+DECODE_WINDOW = 4096
 
 
 def _build_reg_table() -> dict[str, tuple[str, int, int]]:
@@ -151,8 +153,10 @@ class FunctionDataflow:
         symbolize: Callable[[int], str | None] | None = None,
         call_effect: CallEffect | None = None,
         noreturn: Callable[[int], bool] | None = None,
+        deadline: Deadline = NEVER,
     ) -> None:
         self.memory = memory
+        self.deadline = deadline  # checked per block visit and every few thousand instructions decoded
         self.start = start
         self.end = min(end, start + MAX_FUNCTION_BYTES)
         self.bits = bits
@@ -181,12 +185,20 @@ class FunctionDataflow:
         end = min(self.end, region.end)
         code = self.memory.read(self.start, end - self.start) or b""
         addr = self.start
+        window = DECODE_WINDOW
         while addr < end:
-            for ci in self._md.disasm(code[addr - self.start :], addr):
+            self.deadline.check(self.name)
+            # A bounded window: re-slicing the whole rest after every undecodable byte was quadratic on garbage.
+            off = addr - self.start
+            before = addr
+            for ci in self._md.disasm(code[off : off + window], addr):
                 self.insns[ci.address] = Insn(ci.address, ci.size, ci.mnemonic, ci.op_str, ci, tuple(ci.operands))
                 addr = ci.address + ci.size
-            if addr < end:
-                addr += 1  # undecodable byte: resynchronise on the next one
+            if addr == before:
+                addr += 1  # undecodable byte: resynchronise on the next one, with a small window while in garbage
+                window = 16
+            else:
+                window = DECODE_WINDOW
 
     def _build_blocks(self) -> None:
         if not self.insns:
@@ -303,6 +315,7 @@ class FunctionDataflow:
             lead = heapq.heappop(work)
             queued.discard(lead)
             visits[lead] = visits.get(lead, 0) + 1
+            self.deadline.check(self.name)
             if visits[lead] > MAX_BLOCK_VISITS:
                 self.incomplete.append(f"block {lead:#x} did not converge")
                 continue
