@@ -111,8 +111,7 @@ def _entry_chain(g: nx.DiGraph, k: KernelAnalysis, e: EntryPoint) -> str | None:
 def _handler_chain(g: nx.DiGraph, dn: str, h: Handler, kind: str) -> str:
     hn = _add_node(g, f"handler:{h.abi}:{h.address:#x}" if h.address else f"handler:{h.abi}:enosys",
                    kind="handler", label=h.symbol or "-ENOSYS", address=_hex(h.address), symbol=h.symbol,
-                   name=h.name, enosys=h.enosys, signature=", ".join(f"{a['type']} {a['name']}"
-                                                                       for a in h.signature) if h.signature else None,
+                   name=h.name, enosys=h.enosys, signature=h.prototype(),
                    source=h.source)
     est = {"switch": "switch decode", "jump-table": "jump-table decode", "table": "table read"}.get(kind, kind)
     if h.how.startswith("out of range") or h.how.startswith("hole"):

@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         for nr, h in sorted(table.items()):
             if h.enosys:
                 continue
-            sig = ", ".join(f"{x['type']} {x['name']}" for x in h.signature) if h.signature else ""
             impl = f" -> {h.implementation}" if h.implementation else ""
-            out.write(f"{abi:6} {nr:4} {h.name or '?':24} {h.symbol}{impl}({sig})\n")
+            proto = h.prototype() or ""
+            out.write(f"{abi:6} {nr:4} {h.symbol:40} {proto}{impl}\n")
     for d in a.disagreements:
         out.write(f"DISAGREEMENT {d.abi} {d.nr}: table {d.table_symbol} vs dispatcher {d.switch_symbol}\n")
     for w in a.warnings:

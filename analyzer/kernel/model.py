@@ -89,6 +89,13 @@ class Handler:
     def arg_names(self) -> list[str] | None:
         return [a["name"] for a in self.signature] if self.signature else None
 
+    def prototype(self) -> str | None:
+        """'write(unsigned int fd, const char *buf, size_t count)' when the signature is known."""
+        if self.signature is None:
+            return None
+        args = ", ".join(a["type"] + ("" if a["type"].endswith("*") else " ") + a["name"] for a in self.signature)
+        return f"{self.name or self.symbol}({args})"
+
 
 @dataclass
 class Disagreement:
