@@ -83,7 +83,8 @@ class SymbolTable:
 
     def name(self, i: int) -> str:
         off = self.name_offs[i]
-        return self.strtab[off:self.strtab.index(b"\0", off)].decode("latin-1")
+        end = self.strtab.find(b"\0", off)  # a corrupt table may lack the terminator: up to the end, not a crash
+        return self.strtab[off:end if end >= 0 else len(self.strtab)].decode("latin-1")
 
     def symbol(self, i: int) -> Symbol:
         info = self.infos[i]
@@ -321,8 +322,7 @@ def fingerprint(path: str) -> Fingerprint:
         lay = _layout(path, mm, size)
         return Fingerprint(lay.build_id, lay.hasher.hexdigest(), size)
     finally:
-        mm.close()
-        f.close()
+        _close(mm, f)
 
 
 def load_kernel(path: str, known: Fingerprint | None = None) -> KernelImage:
@@ -332,8 +332,18 @@ def load_kernel(path: str, known: Fingerprint | None = None) -> KernelImage:
     try:
         return _parse(path, mm, size, known if known is not None and known.size == size else None)
     finally:
+        _close(mm, f)
+
+
+def _close(mm: mmap.mmap, f) -> None:
+    """Close the map and the file. While an exception unwinds, slices of the map may still be alive in its frames
+    and mmap.close() raises BufferError, which would replace the real one-line error (CorruptELF): the map is then
+    left to the garbage collector."""
+    try:
         mm.close()
-        f.close()
+    except BufferError:
+        pass
+    f.close()
 
 
 class _NoHash:
