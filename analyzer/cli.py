@@ -16,8 +16,8 @@ from . import __version__
 from .errors import INTERNAL_ERROR_EXIT, BadReport, SysscanError, UsageError
 from .model import Report
 
-FORMATS = ("table", "json")
-SUBCOMMANDS = ("scan", "render")
+FORMATS = ("table", "json", "sarif", "markdown", "html")
+SUBCOMMANDS = ("scan", "render", "rules", "kernel")
 
 
 def _parser_scan() -> argparse.ArgumentParser:
@@ -25,14 +25,42 @@ def _parser_scan() -> argparse.ArgumentParser:
         prog="sysscan",
         description="Find where a Linux ELF enters the kernel: syscall/sysenter/int 0x80 sites, the syscall number "
                     "and arguments at each, and (with --vmlinux) the kernel function that handles it.",
-        epilog="Other commands: 'sysscan render REPORT.json' re-renders a saved JSON report. "
+        epilog="Other commands: 'sysscan kernel VMLINUX' prints a kernel's recovered syscall tables; "
+               "'sysscan render REPORT.json' re-renders a saved JSON report; "
+               "'sysscan rules lint|list' checks and lists the YAML rules. "
                "Exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 missing/unreadable input, 4 not an ELF, "
                "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 70 internal.",
     )
     p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
+    _kernel_args(p)
+    from .rules.ci import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
+
+    add_rule_args(p)
     _output_args(p)
     _limit_args(p)
     return p
+
+
+def _kernel_args(p: argparse.ArgumentParser, scan: bool = True) -> None:
+    g = p.add_argument_group("kernel")
+    if scan:
+        g.add_argument("--vmlinux", metavar="VMLINUX",
+                       help="an uncompressed kernel image with symbols (e.g. Debian's linux-image-*-dbg): name "
+                            "syscalls as this kernel does and show each site's path to its handler")
+    g.add_argument("--graph", metavar="FILE",
+                   help="write the site → entry → dispatcher → handler graph (.graphml, .dot or .json)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the kernel analysis cache ($XDG_CACHE_HOME/sysscan)")
+
+
+def _kernel_analysis(path: str, args: argparse.Namespace):
+    from .errors import BadKernel, CorruptELF, NotAnELF, UnsupportedArch
+    from .kernel import analyze_kernel
+
+    try:
+        return analyze_kernel(path, use_cache=not args.no_cache)
+    except (NotAnELF, CorruptELF, UnsupportedArch) as e:  # a bad kernel is exit 7 whatever is wrong with it
+        raise BadKernel(e.path, e.problem) from None
 
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
@@ -84,7 +112,7 @@ def _megabytes(text: str) -> int:
     return v
 
 
-def _scan_limited(path: str, args: argparse.Namespace) -> Report:
+def _scan_limited(path: str, args: argparse.Namespace, options=None) -> Report:
     """One binary under the user's limits: in a child process when --max-memory is given, else in-process with
     the per-binary deadline (checked per block/site) and a SIGALRM backstop a little after it."""
     from .errors import LimitExceeded
@@ -94,22 +122,25 @@ def _scan_limited(path: str, args: argparse.Namespace) -> Report:
     limits = Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
                     DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
     if limits.max_memory_mb is not None:
-        result = run_isolated(path, None, limits)
+        result = run_isolated(path, options, limits)
         if isinstance(result, Exception):  # the file's SysscanError, or limits.InternalFailure (exit 70)
             raise result
         return result
     hard = None if limits.timeout is None else limits.timeout + HARD_STOP_GRACE
     try:
         with time_limit(hard):
-            return scan_file(path, limits=limits)
+            return scan_file(path, options, limits=limits)
     except BudgetExceeded:
         raise LimitExceeded(path, f"time budget exhausted ({limits.timeout:g}s, --timeout) before anything could "
                                   "be reported") from None
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--format", default="table", help=f"output format: {', '.join(FORMATS)} (default: table)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("-f", "--format", default="table",
+                   help=f"output format(s), comma separated: {', '.join(FORMATS)} (default: table)")
+    p.add_argument("-o", "--output", metavar="FILE", action="append",
+                   help="write to FILE instead of stdout; with several formats a directory (DIR/NAME.EXT), or "
+                        "FORMAT=FILE once per format (repeatable)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more detail: sections, offsets, reasons")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="terminal colours")
@@ -120,6 +151,9 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 def _parser_render() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sysscan render", description="Render a saved JSON report again.")
     p.add_argument("report", metavar="REPORT.json")
+    from .rules.ci import add_rule_args  # saved findings are kept unless rule options are given
+
+    add_rule_args(p, render=True)
     _output_args(p)
     return p
 
@@ -130,43 +164,38 @@ def _render_opts(args: argparse.Namespace, to_terminal: bool) -> dict:
 
 
 def _check_format(fmt: str) -> str:
-    from .render import RENDERERS
+    from .render.output import parse_formats
 
-    if fmt not in RENDERERS:
-        raise UsageError(None, f"unknown format {fmt!r}; choose from {', '.join(RENDERERS)}")
+    parse_formats(fmt)  # comma separated, each one known
     return fmt
 
 
-def _emit(reports: list[Report], args: argparse.Namespace) -> None:
-    from .render import render
+def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None) -> None:
+    from .render.output import emit
 
-    fmt = _check_format(args.format)
-    to_terminal = not args.output and sys.stdout.isatty()
-    opts = _render_opts(args, to_terminal)
-    if fmt == "json" and len(reports) > 1:
-        text = json.dumps({"reports": [r.to_dict() for r in reports]}, indent=2, sort_keys=True,
-                          ensure_ascii=False) + "\n"
-    else:
-        text = "".join(render(r, fmt, opts) for r in reports)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as e:
-            raise UsageError(args.output, f"cannot write the report: {e.strerror or e}") from None
-    else:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    def opts(to_terminal: bool) -> dict:
+        return {**_render_opts(args, to_terminal), "rules": ruleset}
+
+    emit(reports, args.format, args.output, opts)
 
 
 def cmd_scan(argv: Sequence[str]) -> int:
     args = _parser_scan().parse_args(argv)
     _check_format(args.format)
-    from .scan import scan_file
+    from .scan import ScanOptions
 
-    reports = [_scan_limited(p, args) for p in args.paths]
-    _emit(reports, args)
-    return 0
+    if args.graph and not args.vmlinux:
+        raise UsageError(args.graph, "--graph needs --vmlinux (the graph runs from each site into the kernel)")
+    kernel = _kernel_analysis(args.vmlinux, args) if args.vmlinux else None
+    options = ScanOptions(kernel=kernel)
+    reports = [_scan_limited(p, args, options) for p in args.paths]
+    if args.graph:
+        from .graph import build_graph, write_graph
+
+        write_graph(build_graph(kernel, [s for r in reports for s in r.sites]), args.graph)
+    from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
+
+    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
 
 
 def cmd_render(argv: Sequence[str]) -> int:
@@ -183,8 +212,51 @@ def cmd_render(argv: Sequence[str]) -> int:
         reports = [Report.from_dict(d) for d in items]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BadReport(args.report, f"not a sysscan report: {e}") from None
-    _emit(reports, args)
+    from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
+
+    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
+
+
+def cmd_kernel(argv: Sequence[str]) -> int:
+    """`sysscan kernel VMLINUX`: the kernel's recovered entries, dispatchers and syscall tables."""
+    p = argparse.ArgumentParser(prog="sysscan kernel",
+                                description="Recover a vmlinux's syscall entry points, dispatchers and tables.")
+    p.add_argument("vmlinux", metavar="VMLINUX")
+    p.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--all", action="store_true", help="list -ENOSYS numbers too")
+    p.add_argument("--width", type=int, default=None, help="terminal width for the table format")
+    p.add_argument("--sources", action="store_true",
+                   help="add each handler's SYSCALL_DEFINE file:line from DWARF (needs addr2line; ~1 s once)")
+    _kernel_args(p, scan=False)
+    args = p.parse_args(argv)
+    k = _kernel_analysis(args.vmlinux, args)
+    if args.sources:
+        from .kernel.sources import fill_sources
+
+        fill_sources(k)
+    if args.graph:
+        from .graph import build_graph, write_graph
+
+        write_graph(build_graph(k), args.graph)
+    from .render.kernel import render_kernel
+
+    text = render_kernel(k, args.format, {"all": args.all, "width": args.width})
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as e:
+            raise UsageError(args.output, f"cannot write: {e.strerror or e}") from None
+    else:
+        sys.stdout.write(text)
     return 0
+
+
+def cmd_rules(argv: Sequence[str]) -> int:
+    from .rules.ci import cmd_rules as run
+
+    return run(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library warnings would break "errors are one line on stderr"
-    commands = {"scan": cmd_scan, "render": cmd_render}
+    commands = {"scan": cmd_scan, "render": cmd_render, "rules": cmd_rules, "kernel": cmd_kernel}
     if argv and argv[0] in commands:
         cmd, rest = commands[argv[0]], argv[1:]
     else:

@@ -30,10 +30,12 @@ class ScanOptions:
 
     max_seconds: float | None = None
     rules: object = None  # an analyzer.rules.RuleSet; None: the shipped rules; RuleSet([]): no rules
+    kernel: object = None  # an analyzer.kernel.KernelAnalysis (--vmlinux), analysed once per run and shared
 
     def key(self) -> str:
         rules = "shipped" if self.rules is None else getattr(self.rules, "digest", "?")
-        return f"t={self.max_seconds};rules={rules}"
+        kernel = getattr(self.kernel, "sha256", None)
+        return f"t={self.max_seconds};rules={rules};kernel={kernel}"
 
 
 def site_abi(lb: LoadedBinary, instruction: str) -> str:
@@ -311,6 +313,10 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
     report.sites = sorted(sites, key=lambda s: s.address)
     report.rejected = [model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected]
     report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
+    if options.kernel is not None:
+        from .link import link_report  # the kernel stage: each site's path into this kernel
+
+        link_report(report, options.kernel)
     summarize_report(report)
     from .rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
 

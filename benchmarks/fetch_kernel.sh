@@ -57,7 +57,11 @@ fi
 
 tbl64="$dir/syscalls/syscall_64.tbl"
 tbl32="$dir/syscalls/syscall_32.tbl"
-if [[ ! -s "$tbl64" || ! -s "$tbl32" ]]; then
+srctree="$dir/src"
+# FETCH_SRC_TREE=1 also keeps what analyzer/syscalls/generate.py reads (headers and the SYSCALL_DEFINE sources),
+# so CI can check the embedded tables against a regeneration.
+want_tree="${FETCH_SRC_TREE:-0}"
+if [[ ! -s "$tbl64" || ! -s "$tbl32" || ( "$want_tree" == 1 && ! -s "$srctree/Makefile" ) ]]; then
     log "downloading $src_pkg ..."
     apt-get download "$src_pkg=$src_ver" >&2
     deb="$(ls "$dir"/"${src_pkg}"_*.deb | head -n1)"
@@ -68,6 +72,12 @@ if [[ ! -s "$tbl64" || ! -s "$tbl32" ]]; then
     tar -x -f "$tarball" -C "$tmp" --wildcards '*/arch/x86/entry/syscalls/syscall_*.tbl'
     cp "$(find "$tmp" -path '*/arch/x86/entry/syscalls/syscall_64.tbl' | head -n1)" "$tbl64"
     cp "$(find "$tmp" -path '*/arch/x86/entry/syscalls/syscall_32.tbl' | head -n1)" "$tbl32"
+    if [[ "$want_tree" == 1 ]]; then
+        rm -rf "$srctree"; mkdir -p "$srctree"
+        tar -x -f "$tarball" -C "$srctree" --strip-components=1 --wildcards \
+            '*/Makefile' '*/include/*' '*/arch/x86/*' '*/kernel/*' '*/fs/*' '*/mm/*' '*/net/*' '*/ipc/*' \
+            '*/security/*' '*/block/*' '*/io_uring/*' '*/drivers/char/*' '*/init/*' '*/lib/*' '*/virt/*'
+    fi
     rm -rf "$tmp"
     [[ "${KEEP_DEBS:-0}" == 1 ]] || rm -f "$deb"
 fi
@@ -75,3 +85,4 @@ fi
 echo "SYSSCAN_VMLINUX_${tag}=$vmlinux"
 echo "SYSSCAN_TBL_${tag}=$tbl64"
 echo "SYSSCAN_TBL32_${tag}=$tbl32"
+if [[ "$want_tree" == 1 ]]; then echo "SYSSCAN_LINUX_SRC_${tag}=$srctree"; fi

@@ -468,18 +468,26 @@ asmlinkage long sys_ni_syscall(void);
 # Optional: shipped data matches a regeneration from the real kernel tree
 # ---------------------------------------------------------------------------
 
-_REAL_SRC = Path(os.environ.get("SYSSCAN_LINUX_SRC", "/work/dl/linux-src"))
+_REAL_SRC = os.environ.get("SYSSCAN_LINUX_SRC")
 
 
-@pytest.mark.skipif(not (_REAL_SRC / gen.TBL_64).exists(), reason="kernel source tree not available")
+def _strip_versions(doc: dict) -> dict:
+    """The entries and their sources, without the version string: a newer 6.1 stable release in the archive
+    (CI fetches the current one) must still give the same table."""
+    return {k: v for k, v in doc.items() if k != "kernel_version"}
+
+
+@pytest.mark.skipif(not _REAL_SRC, reason="set SYSSCAN_LINUX_SRC to a linux-source-6.1 tree (.ci/run does)")
 def test_shipped_data_matches_real_source(tmp_path: Path) -> None:
+    src = Path(_REAL_SRC)
+    assert (src / gen.TBL_64).exists(), f"SYSSCAN_LINUX_SRC={src} has no {gen.TBL_64}"
     shipped = json.loads(
         resources.files("analyzer.syscalls").joinpath("data", "x86_64.json").read_text()
     )
     deb = shipped["kernel_version"].rsplit(" ", 1)[1].rstrip(")")
-    docs = gen.generate(_REAL_SRC, tmp_path, deb)
+    docs = gen.generate(src, tmp_path, deb)
     for abi in ABIS:
         ours = json.loads(
             resources.files("analyzer.syscalls").joinpath("data", f"{abi}.json").read_text()
         )
-        assert docs[abi] == ours, abi
+        assert _strip_versions(docs[abi]) == _strip_versions(ours), abi

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from ..values.local import FunctionDataflow as _FunctionDataflow
+from ..values.local import FunctionDataflow
 from .code import Code, family, mem_operand, thunk_register
 from .image import KernelImage
 from .model import MSR_NAMES, EntryPoint, MsrWrite
@@ -40,16 +40,6 @@ FALLBACK_NAMES = {
     "sysenter": ("entry_SYSENTER_compat", "entry_SYSENTER_32"),
     "int 0x80": ("asm_int80_emulation", "entry_INT80_compat", "entry_INT80_32"),
 }
-
-
-class FunctionDataflow(_FunctionDataflow):
-    """The user side's engine; capstone reports kernel-space branch targets as negative numbers, so mask them
-    (otherwise jumps inside kernel functions would not join blocks)."""
-
-    @staticmethod
-    def _direct_target(ins):
-        t = _FunctionDataflow._direct_target(ins)
-        return None if t is None else t & 0xFFFFFFFFFFFFFFFF
 
 
 def _needles(msrs: tuple[int, ...]) -> list[bytes]:

@@ -119,8 +119,10 @@ class HandlerInfo:
                 pick = next((c for c in callees if c[0].startswith(("__se_", "__do_")) and name in c[0]), None)
                 pick = pick or next((c for c in callees if name in c[0]), None)
             if pick is None and hi - lo <= THIN_WRAPPER:
-                # a thin wrapper (no body inlined): the implementation is what it calls
-                pick = next((c for c in callees if c[0].startswith(("ksys_", "do_", "__do_", "__sys_"))), callees[0])
+                # a thin wrapper (no body inlined): the implementation is what it calls, when the callee is named
+                # like one; the first callee of a small handler is as often a helper (rcu, locks), so no guess
+                pick = next((c for c in callees
+                             if c[0].startswith(("ksys_", "do_", "__do_", "__sys_", "vfs_", "kernel_"))), None)
             if pick is None:
                 break  # the body is inlined into this function: it is the implementation
             out.append(pick)

@@ -90,10 +90,13 @@ def render(report: Report, opts: dict) -> str:
         head.append("buildid ", style="bold")
         head.append(b.build_id + "\n")
     head.append("table   ", style="bold")
-    head.append(f"{report.table.source} (kernel {report.table.kernel_version})")
     if report.kernel:
-        head.append("\nkernel  ", style="bold")
-        head.append(str(report.kernel.get("version") or report.kernel.get("path", "")))
+        head.append(f"kernel {report.table.kernel_version} from {report.table.path}")
+        counts = report.kernel.get("counts", {}).get("x86_64")
+        if counts:
+            head.append(f" ({counts.get('implemented')} implemented, {counts.get('enosys')} -ENOSYS)")
+    else:
+        head.append(f"embedded (kernel {report.table.kernel_version})")
     s = report.summary
     summary = Text()
     summary.append(f"{s.sites} sites", style="bold")

@@ -262,11 +262,10 @@ class FunctionDataflow:
         t = self._direct_target(ins)
         return t is not None and self.noreturn(t)
 
-    @staticmethod
-    def _direct_target(ins: Insn) -> int | None:
+    def _direct_target(self, ins: Insn) -> int | None:
         ops = ins.ops
         if len(ops) == 1 and ops[0].type == X.X86_OP_IMM:
-            return ops[0].imm
+            return ops[0].imm & self.mask  # capstone gives a signed immediate: kernel addresses come out negative
         return None
 
     # ---- solving ----------------------------------------------------------------------------------------------
