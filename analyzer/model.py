@@ -120,6 +120,7 @@ class Finding:
     references: list[str] = field(default_factory=list)
     fingerprint: str = ""  # stable across rebuilds: rule + function + syscall, never a raw address
     baseline: str | None = None  # "new" | "unchanged" | "accepted", when a baseline or allowlist was given
+    justification: str | None = None  # the allowlist entry's reason, when baseline == "accepted"
 
 
 @dataclass

@@ -20,9 +20,46 @@ def _json(report: Report, opts: dict) -> str:
     return render(report, opts)
 
 
-RENDERERS: dict[str, Renderer] = {"table": _table, "json": _json}
+def _sarif(report: Report, opts: dict) -> str:
+    from .sarif import render
+
+    return render(report, opts)
+
+
+def _markdown(report: Report, opts: dict) -> str:
+    from .markdown import render
+
+    return render(report, opts)
+
+
+def _html(report: Report, opts: dict) -> str:
+    from .html import render
+
+    return render(report, opts)
+
+
+RENDERERS: dict[str, Renderer] = {"table": _table, "json": _json, "sarif": _sarif, "markdown": _markdown,
+                                  "html": _html}
 """Format name -> renderer. Imported lazily so `--format json` never pays for rich."""
+
+EXTENSIONS = {"table": "txt", "json": "json", "sarif": "sarif", "markdown": "md", "html": "html"}
+"""File extension per format, for `--format a,b -o DIR`."""
 
 
 def render(report: Report, fmt: str, opts: dict | None = None) -> str:
     return RENDERERS[fmt](report, opts or {})
+
+
+def render_all(reports: list[Report], fmt: str, opts: dict | None = None) -> str:
+    """Several reports as one document: one JSON object {"reports": [...]}, one SARIF run, one Markdown comment,
+    one HTML page; the table format concatenates."""
+    import importlib
+    import json as _json_mod
+
+    opts = opts or {}
+    if fmt == "json" and len(reports) > 1:
+        return _json_mod.dumps({"reports": [r.to_dict() for r in reports]}, indent=2, sort_keys=True,
+                               ensure_ascii=False) + "\n"
+    if fmt in ("sarif", "markdown", "html"):
+        return importlib.import_module(f"{__name__}.{fmt}").render_many(reports, opts)
+    return "".join(render(r, fmt, opts) for r in reports)

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Regenerate the sample reports in reports/ from corpus binaries, in every format:
+
+    python reports/generate.py          # rewrite reports/
+    python reports/generate.py --check  # exit 1 and list the files that are not current (tests run this)
+
+The reports are made exactly as `sysscan FILE -f table,json,sarif,markdown,html -o reports/` would make them from
+the repository root (paths relative to it, the shipped rules, no colour, a fixed table width), so they are
+byte-for-byte reproducible: no timestamps, and every format carries the tool version and the input's sha256.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BINARIES = [
+    "corpus/rules/bin/rules_risky",       # every shipped rule family fires
+    "corpus/rules/bin/rules_risky_i386",  # the same rules through int 0x80 in a 32-bit binary
+    "corpus/rules/bin/rules_clean",       # harmless neighbours: only raw-syscall-in-application
+    "corpus/bin/idioms_nopie",            # i386 ABI in 64-bit code, unresolved numbers
+]
+FORMATS = ("table", "json", "sarif", "markdown", "html")
+TABLE_WIDTH = 120
+
+
+def build() -> dict[str, str]:
+    """File name (in reports/) -> content."""
+    from analyzer.render import EXTENSIONS, render_all
+    from analyzer.rules import shipped_rules
+    from analyzer.scan import scan_file
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        reports = [scan_file(b) for b in BINARIES]
+    finally:
+        os.chdir(cwd)
+    opts = {"verbose": 0, "color": False, "width": TABLE_WIDTH, "rules": shipped_rules()}
+    out: dict[str, str] = {}
+    for rep in reports:
+        for fmt in FORMATS:
+            out[f"{rep.binary.name}.{EXTENSIONS[fmt]}"] = render_all([rep], fmt, opts)
+    out["corpus.sarif"] = render_all(reports, "sarif", opts)
+    out["corpus.html"] = render_all(reports, "html", opts)
+    return out
+
+
+def stale(files: dict[str, str]) -> list[str]:
+    here = ROOT / "reports"
+    bad = [n for n, text in files.items() if not (here / n).exists() or (here / n).read_text(encoding="utf-8") !=
+           text]
+    known = set(files) | {"generate.py", "README.md"}
+    bad += [p.name + " (not generated any more)" for p in here.iterdir() if p.is_file() and p.name not in known]
+    return sorted(bad)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only compare; exit 1 if a report is not current")
+    args = ap.parse_args(argv)
+    files = build()
+    if args.check:
+        bad = stale(files)
+        for b in bad:
+            print(f"stale: reports/{b}")
+        return 1 if bad else 0
+    for name, text in files.items():
+        (ROOT / "reports" / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} files to reports/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
