@@ -97,10 +97,16 @@ class ValueEngine:
             return False  # did not decode to the end: do not guess
         return True
 
+    MAX_CACHED_INSNS = 50_000
+    """Decoded instructions kept across functions (~5 KB each with Capstone details): least recently used
+    functions are dropped beyond this, so a binary of huge functions cannot grow memory without bound."""
+
     def flow(self, start: int, end: int, name: str) -> FunctionDataflow:
         key = (start, end)
-        fd = self._flows.get(key)
-        if fd is None:
+        fd = self._flows.pop(key, None)
+        if fd is not None:
+            self._flows[key] = fd  # most recently used last
+        else:
             if key in self._failed:
                 raise self._failed[key]
             self.deadline.check(name)
@@ -114,6 +120,10 @@ class ValueEngine:
                 raise
             self._flows[key] = fd
             self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
+            self._cached_insns = getattr(self, "_cached_insns", 0) + len(fd.insns)
+            while self._cached_insns > self.MAX_CACHED_INSNS and len(self._flows) > 1:
+                old = self._flows.pop(next(iter(self._flows)))
+                self._cached_insns -= len(old.insns)
         return fd
 
     def at_site(self, site: RawSite, regs: list[str]) -> dict[str, ValueSummary]:
@@ -316,7 +326,11 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
     if options.kernel is not None:
         from .link import link_report  # the kernel stage: each site's path into this kernel
 
-        link_report(report, options.kernel)
+        try:
+            link_report(report, options.kernel)
+        except Exception as e:  # noqa: BLE001 - a hostile kernel must not cost the binary its report
+            report.incomplete = sorted(set(report.incomplete) | {
+                f"kernel linking failed: {type(e).__name__}: {str(e)[:200]} (sites may lack kernel paths)"})
     summarize_report(report)
     from .rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
 

@@ -161,6 +161,35 @@ def test_output_path_is_only_what_the_user_gave(tmp_path):
     assert list(work.iterdir()) == []
 
 
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "..", "/tmp/abs", "a/../../b", "\x1b[2Jx", ".hidden"])
+def test_output_dir_names_never_come_from_report_contents(tmp_path, name):
+    """A saved report is untrusted input too (`sysscan render` of an artifact from a fork): its binary name must
+    not steer where `-o DIR` writes."""
+    from analyzer.render import RENDERERS
+
+    saved = tmp_path / "in" / "r.json"
+    saved.parent.mkdir()
+    p = run(str(SAMPLE), "-f", "json", "-o", str(saved))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(saved.read_text())
+    doc["binary"]["name"] = name
+    doc["binary"]["path"] = name
+    saved.write_text(json.dumps(doc))
+    out = tmp_path / "a" / "b" / "out"
+    out.mkdir(parents=True)
+    fmts = ",".join(f for f in RENDERERS if f != "table") or "json"
+    r = run("render", str(saved), "-f", fmts, "-o", str(out) + "/")
+    assert "Traceback" not in r.stderr
+    before = {"in", "in/r.json", "a", "a/b", "a/b/out"}
+    written = set(_tree(tmp_path)) - before
+    assert written and all(w.startswith("a/b/out/") and w.count("/") == 3 for w in written), written
+    assert not any("\x1b" in w for w in written)
+
+
 def test_the_binary_is_never_executed(monkeypatch):
     """Nothing in the pipeline starts a process: every way to exec is booby-trapped during a scan."""
     import analyzer.scan

@@ -33,7 +33,10 @@ GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10
 CALLER_SAVED_64 = ("rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11")
 CALLER_SAVED_32 = ("rax", "rcx", "rdx")
 MAX_BLOCK_VISITS = 40
-MAX_FUNCTION_BYTES = 1 << 20
+MAX_FUNCTION_BYTES = 1 << 18
+"""Code decoded per function. Real functions are far smaller (glibc's largest: ~20 KB); a hostile symbol size or
+FDE can claim megabytes, and each decoded instruction costs ~5 KB of Capstone detail (256 KB of code: ~60k
+instructions, ~300 MB, ~20 s of data flow)."""
 DECODE_WINDOW = 4096
 
 
