@@ -2,7 +2,8 @@
 # Rebuild every corpus binary into bin/ (run from anywhere).
 # The binaries are checked in; tests must not depend on this script.
 # Toolchain used for the checked-in binaries: Debian 12, gcc 12.2.0,
-# binutils 2.40, musl 1.2.3 (musl-gcc), gcc-multilib for -m32.
+# binutils 2.40, musl 1.2.3 (musl-gcc), gcc-multilib for -m32,
+# golang-go 1.19.8 for the Go program.
 set -eu
 cd "$(dirname "$0")"
 
@@ -55,5 +56,25 @@ $CC -m32 $COMMON -DOWN_START -ffreestanding -fno-stack-protector -fno-pie -no-pi
 $CC -m32 $COMMON -fPIE -pie -o bin/i386_pie src/i386_raw.c
 # glibc, static (libc's own int $0x80 sites)
 $CC -m32 $COMMON -static -o bin/i386_glibc_static src/hello.c
+
+# ---- wrappers: numbers that are parameters, tables, loops -----------------
+# (inter-procedural resolution at the callers; angr for what data flow cannot follow)
+$CC $COMMON -fno-pie -no-pie -static -o bin/wrappers_glibc_static src/wrappers.c
+$MUSLCC $COMMON -static -o bin/wrappers_musl_static src/wrappers.c
+# the same without unwind tables (no FDEs), then stripped: no symbols, no .eh_frame,
+# function starts can only come from disassembly
+$MUSLCC $COMMON -static -fno-asynchronous-unwind-tables -fno-unwind-tables -o bin/wrappers_musl_nofde src/wrappers.c
+$STRIP --strip-all -o bin/wrappers_musl_nofde_stripped bin/wrappers_musl_nofde
+
+# ---- Go (Debian golang-go 1.19.8, amd64, no cgo) ---------------------------
+# Stripped as Go binaries usually ship (-s -w: no .symtab, no DWARF; the
+# pclntab stays), plus an unstripped twin that gen_manifest.py reads the
+# function names from. -trimpath, -buildvcs=false (no git revision) and an
+# empty build id make the build reproducible.
+GO=${GO:-go}
+( cd src/gohello &&
+  export GOCACHE="$TMP/gocache" GOPATH="$TMP/gopath" GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local &&
+  $GO build -trimpath -buildvcs=false -ldflags="-s -w -buildid=" -o ../../bin/go_hello_stripped . &&
+  $GO build -trimpath -buildvcs=false -ldflags="-buildid=" -o ../../bin/go_hello . )
 
 ls -l bin

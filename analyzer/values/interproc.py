@@ -85,6 +85,32 @@ class FunctionFinder:
         end = min(end or rng.end, rng.end)
         return Function(start, end, self.lb.symbols.get(start) or f"sub_{start:x}", "discovered")
 
+    _ENDS = ("ret", "jmp", "ud2", "hlt")
+
+    def split_before(self, addr: int, f):
+        """A start between f.start and addr: the first instruction after the last ret/jmp/ud2/hlt (and its
+        padding) before addr, when there is one."""
+        lb = self.lb
+        if addr - f.start > (1 << 16):
+            return None
+        code = lb.memory.read(f.start, addr - f.start + 1)
+        if not code:
+            return None
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+        after_end = False
+        best = None
+        for a, sz, m, _op in md.disasm_lite(code + b"\x90" * 15, f.start):
+            if a > addr:
+                break
+            if after_end and not (m.startswith("nop") or m == "int3" or m.startswith("xchg")):
+                best = a
+                after_end = False
+            if m in self._ENDS or m.startswith("ret"):
+                after_end = True
+        if best is None or best <= f.start or best > addr:
+            return None
+        return Function(best, f.end, lb.symbols.get(best) or f"sub_{best:x}", "discovered")
+
     def _discover(self) -> list[int]:
         lb = self.lb
         md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
@@ -133,7 +159,11 @@ class FunctionFinder:
 
 
 class CallerIndex:
-    """Every direct call/jump into each function start, found by a byte scan and confirmed by decoding the caller."""
+    """Every direct call/jump into each function start, found by a byte scan and confirmed by decoding the caller.
+
+    Patterns: e8/e9 rel32 (call/jmp), eb/7x rel8 (short tail jumps), 0f 8x rel32 (jcc), ff 15/ff 25 through a
+    read-only GOT slot. A candidate counts only if the caller's decoding has exactly that instruction there and
+    reaches it."""
 
     def __init__(self, lb, engine) -> None:
         self.lb = lb
@@ -167,6 +197,13 @@ class CallerIndex:
                     break
                 rel = struct.unpack_from("<i", data, p + 1)[0]
                 add((rng.start + p + 5 + rel) & mask, rng.start + p, "call" if data[p] == 0xE8 else "jmp", 5)
+            # short tail jumps (jmp rel8, jcc rel8): a wrapper placed right after its caller (w1: jmp raw1)
+            for m in re.finditer(rb"[\xeb\x70-\x7f]", data):
+                p = m.start()
+                if p + 2 > n:
+                    break
+                rel = data[p + 1] - 256 if data[p + 1] > 127 else data[p + 1]
+                add((rng.start + p + 2 + rel) & mask, rng.start + p, "jmp" if data[p] == 0xEB else "jcc", 2)
             for m in re.finditer(rb"\x0f[\x80-\x8f]", data):
                 p = m.start()
                 if p + 6 > n:
@@ -201,24 +238,39 @@ class CallerIndex:
             f = self.finder.function_for(at)
             if f is None:
                 continue
+            self.examined += 1
+            found = self._confirm(f, at, kind, size)
+            if found is None and f.source == "discovered":
+                # The guessed start does not reach the call: the code may be a function nobody calls directly
+                # (reached by a tail jump or a pointer); try the start right after the previous function's end.
+                g = self.finder.split_before(at, f)
+                if g is not None:
+                    f = g
+                    found = self._confirm(f, at, kind, size)
+            if found is None:
+                continue
             if f.start == target and kind != "call":
                 continue  # a jump back to our own entry (a loop, Go's morestack path), not a caller
-            self.examined += 1
-            fd = self.engine.flow(f.start, f.end, f.name)
-            ins = fd.insns.get(at)
-            if ins is None or ins.size != size:
-                continue  # the bytes are inside another instruction of the caller
-            if not (ins.mnemonic == kind or (kind == "jcc" and ins.mnemonic.startswith("j"))):
-                continue
-            state = fd.state_before(at)
-            if state is None:
-                continue  # not reachable in the caller: data in code
-            if f.source == "discovered" and not any(isinstance(a, StackPtr) for a in state.regs.get("rsp", ())):
-                continue  # the guessed start does not reach this call by direct control flow
+            fd, state = found
             out.append(CallSite(at, kind, f.start, f.end, f.name, fd, state))
         out.sort(key=lambda c: c.address)
         self._confirmed[target] = out
         return out
+
+    def _confirm(self, f, at: int, kind: str, size: int):
+        """(flow, state at the call) if the caller's decoding has this transfer at `at` and reaches it."""
+        fd = self.engine.flow(f.start, f.end, f.name)
+        ins = fd.insns.get(at)
+        if ins is None or ins.size != size:
+            return None  # the bytes are inside another instruction of the caller
+        if not (ins.mnemonic == kind or (kind == "jcc" and ins.mnemonic.startswith("j"))):
+            return None
+        state = fd.state_before(at)
+        if state is None:
+            return None  # not reachable in the caller: data in code
+        if f.source == "discovered" and not any(isinstance(a, StackPtr) for a in state.regs.get("rsp", ())):
+            return None  # the guessed start does not reach this call by direct control flow
+        return fd, state
 
     def address_taken(self, target: int) -> list[str]:
         """Ways the function may also be reached indirectly: its address stored in data or formed in code.

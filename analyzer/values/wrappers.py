@@ -17,7 +17,10 @@ reasons, and the value is `partial` rather than `resolved`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from capstone.x86 import X86_OP_MEM
 
 from ..model import CallerValue
 from .atoms import EntryReg, EntryStack, Unknown, describe
@@ -127,6 +130,31 @@ class WrapperResolver:
         return tuple(out)
 
 
+HOPELESS_FOR_ANGR = ("writable memory", "parameter", "at entry of", "caller's stack", "thread-local",
+                     "reached only by an indirect jump", "not reached when decoding", "return value of")
+"""Local reasons angr cannot do better on: it treats inputs, writable memory and call results as unknown too."""
+
+
+_LOAD_AT = re.compile(r"loaded at (0x[0-9a-f]+) through a pointer")
+
+
+def worth_angr(fd: FunctionDataflow, reasons) -> bool:
+    """Is there a reason angr may remove? A load through a pointer counts only when it indexes (a table in
+    read-only data, an array in the frame: `mov 0x479010(,%rdi,8),%rax`); a plain dereference of a pointer that
+    came from a parameter or from writable memory stays unknown for angr too. Loops (too many values) and
+    instructions the local engine does not model count."""
+    for r in reasons:
+        m = _LOAD_AT.search(r)
+        if m:
+            ins = fd.insns.get(int(m.group(1), 16))
+            if ins is not None and any(op.type == X86_OP_MEM and op.mem.index != 0 for op in ins.ops):
+                return True
+            continue
+        if not any(h in r for h in HOPELESS_FOR_ANGR):
+            return True
+    return False
+
+
 def _lost_to_call(fd: FunctionDataflow, addr: int, reg: str) -> bool:
     """Did the ABI's worst case for a call destroy this value (the local engine's "clobbered by the call")?"""
     st = fd.state_before(addr)
@@ -143,7 +171,23 @@ class Interproc:
         self.index = CallerIndex(lb, engine)
         self.resolver = WrapperResolver(lb, engine, self.index)
         self.clobbers = ClobberSummaries(lb, engine)
+        self.angr = None  # angr_fallback.AngrFallback, created on first need
         self._precise: dict[tuple[int, int], FunctionDataflow] = {}
+
+    def with_angr(self, raw, reg: str, local: ValueSummary) -> ValueSummary:
+        """The number per angr's symbolic execution of the function (angr_fallback.py), merged with what the local
+        engine knew."""
+        if self.angr is None:
+            from .angr_fallback import AngrFallback
+
+            self.angr = AngrFallback(self.lb, getattr(self.engine, "deadline", None))
+        vals, complete, why = self.angr.number_at(raw.function_start, raw.address, reg)
+        if complete:
+            return RefinedSummary(tuple(vals), (), (), ("angr",), ())
+        consts = tuple(sorted(set(local.constants) | set(vals)))
+        reasons = tuple(local.reasons) + ((why,) if why else ())
+        prov = (("local",) if local.constants else ()) + (("angr",) if vals else ())
+        return RefinedSummary(consts, reasons, (), prov, ())
 
     def precise_flow(self, start: int, end: int, name: str) -> FunctionDataflow:
         """The function's data flow with callee clobber summaries instead of the ABI's worst case."""
@@ -170,6 +214,9 @@ class Interproc:
                 summaries = {r: summarize(pstate.get(r), raw.function_name, self.lb.bits, mask) for r in regs}
         number = summaries[regs[0]]
         if not number.inputs:
+            if number.status != "resolved" and worth_angr(fd, number.reasons):
+                summaries = dict(summaries)
+                summaries[regs[0]] = self.with_angr(raw, regs[0], number)
             return summaries
         state = fd.state_before(raw.address)
         if state is None:

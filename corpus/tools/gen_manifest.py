@@ -52,7 +52,7 @@ NAMES = {
 # hand-written ground truth
 def S(function, number, idx=0, insn="syscall", abi=None, args=None,
       strings=None, reason=None, section=".text", note=None, optional=False,
-      hard=None):
+      hard=None, callers=None):
     if abi is None:
         abi = "x86_64" if insn == "syscall" else "i386"
     if not isinstance(number, (list, type(None))):
@@ -60,7 +60,16 @@ def S(function, number, idx=0, insn="syscall", abi=None, args=None,
     return dict(function=function, idx=idx, instruction=insn, abi=abi,
                 number=number, args=args or {}, strings=strings or {},
                 reason=reason, section=section, note=note, optional=optional,
-                hard=hard)
+                hard=hard, callers=callers)
+
+
+def W(function, number_includes, callers=None, note=None):
+    """A wrapper site whose number is a parameter with too many callers to
+    list exactly: the numbers the program's source certainly passes to it
+    (sysscan must report at least these), and how many direct call/jmp
+    instructions objdump shows to the function."""
+    return dict(function=function, number_includes=sorted(number_includes),
+                callers=callers, note=note)
 
 
 # sites of src/idioms.c + src/idioms_o0.c + src/idioms_asm.S (x86-64)
@@ -202,11 +211,83 @@ GLIBC32_SITES = [
 ]
 
 
+# src/wrappers.c (x86-64): numbers that are parameters (resolved at the
+# callers), a bounded table index, a stack array index, a loop.
+# `callers` = direct call/jmp instructions objdump shows to the function.
+WRAPPERS_SITES = [
+    S("raw1", [39, 102, 104, 110], callers=4,
+      note="number in rdi: main calls raw1(SYS_getgid) and raw1(SYS_getpid); w2(0, SYS_getppid) -> w1 -> raw1 "
+           "(tail jumps); pick() tail-jumps with {getuid, getgid}",
+      hard="number: inter-procedural (callers, a chain of two wrappers, a caller's cmp/sbb value set)"),
+    S("stack7", 186, callers=1, note="7th argument: push $0xba before the call, mov 0x8(%rsp),%rax",
+      hard="number: the caller's stack slot"),
+    S("table_pick", [39, 102, 104], note="table_nrs[min(i, 2)] in .rodata",
+      hard="number: bounded index into a read-only table"),
+    S("stack_pick", [39, 110], note="nrs[c & 1], nrs on the stack",
+      hard="number: variable index into a stack array"),
+    S("loop_number", 39, note="13 added three times by a loop",
+      hard="number: computed by a loop"),
+]
+# libc's syscall() in those binaries: called only by main, four times
+WRAPPERS_LIBC_SYSCALL = [
+    S("syscall", [1, 39, 102, 186], callers=4,
+      note="libc's syscall(): main calls it with SYS_getpid, SYS_getuid, SYS_write, SYS_gettid",
+      hard="number: inter-procedural (libc's generic wrapper, number in rdi)"),
+]
+# musl 1.2.3 sites in bin/wrappers_musl_static, all of them
+MUSL64_WRAPPERS_SITES = [
+    S("__init_libc", 7, idx=0, args={"rsi": [3], "rdx": [0]}, note="poll"),
+    S("__init_libc", 2, idx=1, args={"rsi": [0x8002]}, strings={"rdi": "/dev/null"}),
+    S("__init_tp", 218),
+    S("static_init_tls", 9, idx=0, args={"rdi": [0], "rdx": [3], "r10": [0x22], "r8": [-1], "r9": [0]}),
+    S("static_init_tls", 218, idx=1),
+    S("_Exit", 231, idx=0),
+    S("_Exit", 60, idx=1),
+    S("__set_thread_area", 158, args={"rdi": [0x1002]}),
+    S("dup", 32),
+    S("sccp", [0, 1, 3], callers=1,
+      note="musl's cancellation-point syscall: read/write/close call __syscall_cp(SYS_x, ...), which tail-jumps "
+           "to __syscall_cp_c (= sccp without pthread_cancel)",
+      hard="number: inter-procedural (read/write/close -> __syscall_cp -> sccp)"),
+]
+
+# src/gohello (Go 1.19.8): the runtime's assembly functions, numbers read off
+# go/src/runtime/sys_linux_amd64.s and time_linux_amd64.s; names as in the
+# unstripped twin (ABI0 functions carry the .abi0 suffix)
+GO_SITES = [
+    S("runtime.exit.abi0", 231), S("runtime.exitThread.abi0", 60), S("runtime.open.abi0", 257),
+    S("runtime.closefd.abi0", 3), S("runtime.write1.abi0", 1), S("runtime.read.abi0", 0),
+    S("runtime.pipe2.abi0", 293), S("runtime.usleep.abi0", 35), S("runtime.gettid.abi0", 186),
+    S("runtime.raise.abi0", 39, idx=0), S("runtime.raise.abi0", 186, idx=1), S("runtime.raise.abi0", 234, idx=2),
+    S("runtime.raiseproc.abi0", 39, idx=0), S("runtime.raiseproc.abi0", 62, idx=1),
+    S("runtime.getpid.abi0", 39), S("runtime.tgkill.abi0", 234), S("runtime.timer_create.abi0", 222),
+    S("runtime.timer_settime.abi0", 223), S("runtime.timer_delete.abi0", 226), S("runtime.mincore.abi0", 27),
+    S("runtime.nanotime1.abi0", 228), S("runtime.rtsigprocmask.abi0", 14), S("runtime.rt_sigaction.abi0", 13),
+    S("runtime.sigreturn.abi0", 15), S("runtime.sysMmap.abi0", 9), S("runtime.sysMunmap.abi0", 11),
+    S("runtime.madvise.abi0", 28), S("runtime.futex.abi0", 202),
+    S("runtime.clone.abi0", 56, idx=0), S("runtime.clone.abi0", 186, idx=1), S("runtime.clone.abi0", 60, idx=2),
+    S("runtime.sigaltstack.abi0", 131), S("runtime.settls.abi0", 158), S("runtime.osyield.abi0", 24),
+    S("runtime.sched_getaffinity.abi0", 204), S("runtime.epollcreate.abi0", 213),
+    S("runtime.epollcreate1.abi0", 291), S("runtime.epollctl.abi0", 233), S("runtime.epollwait.abi0", 281),
+    S("runtime.closeonexec.abi0", 72),
+    S("time.now", 228, idx=0, note="vDSO fallback"), S("time.now", 228, idx=1, note="vDSO fallback"),
+    S("syscall.rawSyscallNoError.abi0", 102, callers=1,
+      note="ABI0 assembly (stack ABI): MOVQ trap+0(FP), AX; its only caller is syscall.Getuid, inlined in main.main",
+      hard="number: inter-procedural, stack ABI (the caller's stack slot)"),
+]
+GO_WRAPPERS = [
+    W("runtime/internal/syscall.Syscall6",
+      [0, 1, 3, 5, 39, 110, 140, 257],
+      note="register ABI (number in AX): main.main passes SYS_GETPID (Syscall), SYS_GETPPID (RawSyscall), "
+           "SYS_GETPRIORITY (Syscall6); os.ReadFile makes openat, fstat, read, close; fmt.Println writes"),
+]
+
+
 def B(file, sources, arch, props, sites, decoy_funcs=None, twin=None,
-      complete=True, note=None):
+      complete=True, note=None, wrappers=None):
     return dict(file=file, sources=sources, arch=arch, properties=props,
                 sites=sites, decoy_funcs=decoy_funcs or {}, twin=twin,
-                complete=complete, note=note)
+                complete=complete, note=note, wrappers=wrappers or [])
 
 
 def P(pie, static, stripped, libc, shared_object=False):
@@ -245,6 +326,26 @@ BINARIES = [
     B("bin/i386_glibc_static", ["src/hello.c"], "i386", P(False, True, False, "glibc"),
       GLIBC32_SITES,
       note="most glibc i386 syscalls go through call *%gs:0x10 (vDSO), not counted"),
+    B("bin/wrappers_glibc_static", ["src/wrappers.c"], "x86_64", P(False, True, False, "glibc"),
+      WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + [dict(s, optional=True) for s in GLIBC64_SITES], complete=False,
+      note="numbers that are parameters (wrappers, chains, stack argument, caller value sets), a table, a "
+           "stack array, a loop; plus glibc's syscall()"),
+    B("bin/wrappers_musl_static", ["src/wrappers.c"], "x86_64", P(False, True, False, "musl"),
+      WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + MUSL64_WRAPPERS_SITES,
+      note="the same program with musl: syscall() and the __syscall_cp cancellation-point wrapper"),
+    B("bin/wrappers_musl_nofde", ["src/wrappers.c"], "x86_64", P(False, True, False, "musl"),
+      WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + MUSL64_WRAPPERS_SITES,
+      note="built with -fno-asynchronous-unwind-tables -fno-unwind-tables: no FDEs"),
+    B("bin/wrappers_musl_nofde_stripped", ["src/wrappers.c"], "x86_64", P(False, True, True, "musl"),
+      WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + MUSL64_WRAPPERS_SITES, twin="bin/wrappers_musl_nofde",
+      note="strip --strip-all of bin/wrappers_musl_nofde: no symbols and no FDEs, only the entry point is known; "
+           "callers are found by disassembly"),
+    B("bin/go_hello", ["src/gohello/main.go", "src/gohello/go.mod"], "x86_64", P(False, True, False, "none"),
+      GO_SITES, complete=False, wrappers=GO_WRAPPERS,
+      note="Go 1.19.8, no cgo; every site is listed but the register-ABI wrapper Syscall6 (see wrapper_sites)"),
+    B("bin/go_hello_stripped", ["src/gohello/main.go", "src/gohello/go.mod"], "x86_64",
+      P(False, True, True, "none"), GO_SITES, twin="bin/go_hello", complete=False, wrappers=GO_WRAPPERS,
+      note="the same, built with -ldflags=-s -w (no .symtab, no DWARF); Go keeps its pclntab"),
 ]
 
 
@@ -518,6 +619,11 @@ def build_entry(spec, problems):
                 e["note"] = st["note"]
             if st["hard"]:
                 e["hard"] = st["hard"]
+            if st.get("callers") is not None:
+                n = count_callers(insns, syms, fname)
+                if n != st["callers"]:
+                    err("%s: objdump shows %d direct calls/jumps to it, %d declared" % (fname, n, st["callers"]))
+                e["direct_callers"] = n
             out_sites.append(e)
     out_sites.sort(key=lambda e: int(e["address"], 16))
 
@@ -534,9 +640,33 @@ def build_entry(spec, problems):
         print("%s: string pointers not directly checkable (indirect): %s" % (spec["file"], unchecked))
 
 
+    wrapper_sites = []
+    for w in spec["wrappers"]:
+        found = by_func.get(w["function"], [])
+        if len(found) != 1:
+            err("wrapper %s has %d sites, expected 1" % (w["function"], len(found)))
+            continue
+        e = {}
+        if not props["stripped"]:
+            e["function"] = w["function"]
+        e["address"] = "%#x" % found[0]["addr"]
+        e["instruction"] = insn_kind(found[0]["text"])
+        e["number_includes"] = w["number_includes"]
+        e["names_include"] = [NAMES["x86_64"][n] for n in w["number_includes"]]
+        n = count_callers(insns, syms, w["function"])
+        if w["callers"] is not None and n != w["callers"]:
+            err("%s: objdump shows %d direct calls/jumps to it, %d declared" % (w["function"], n, w["callers"]))
+        e["direct_callers"] = n
+        if w["note"]:
+            e["note"] = w["note"]
+        wrapper_sites.append(e)
+        covered.add(found[0]["addr"])
+
     names = set()
     for e in out_sites:
         names.update(e.get("names", []))
+    for e in wrapper_sites:
+        names.update(e["names_include"])
 
     entry = {
         "file": spec["file"],
@@ -552,11 +682,28 @@ def build_entry(spec, problems):
         "decoys": decoys,
         "syscalls_include": sorted(names),
     }
+    if wrapper_sites:
+        entry["wrapper_sites"] = wrapper_sites
     if spec["twin"]:
         entry["unstripped_twin"] = spec["twin"]
     if spec["note"]:
         entry["note"] = spec["note"]
     return entry, objdump_sites, syms
+
+
+def count_callers(insns, syms, fname):
+    """Direct call/jmp/jcc instructions whose target is the start of fname
+    (objdump prints the target address; tail jumps count, jumps from inside
+    the function itself do not)."""
+    starts = {s["value"] for s in syms if s["name"] == fname}
+    n = 0
+    for i in insns:
+        m = re.match(r"^(call|jmp|j[a-z]+)q? (?:0x)?([0-9a-f]+)( |$)", i["text"])
+        if m and int(m.group(2), 16) in starts:
+            own = [s for s in containing(syms, i["addr"]) if s["name"] == fname]
+            if not own:
+                n += 1
+    return n
 
 
 def check_strings(path, secs, sites, err):
@@ -617,7 +764,7 @@ def check_string_pointers(path, secs, insns, sites, err):
                     target = int(m.group(1), 16)
                 m = re.match(r"lea 0x[0-9a-f]+\(%rip\),", i["text"])
                 if m:
-                    target = int(re.search(r"#\s*([0-9a-f]+)", i["full"]).group(1), 16)
+                    target = int(re.search(r"#\s*(?:0x)?([0-9a-f]+)", i["full"]).group(1), 16)
                 break  # last writer found
             if target is None:
                 e.setdefault("_unchecked", []).append(reg)

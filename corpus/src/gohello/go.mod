@@ -1,0 +1,3 @@
+module sysscan.invalid/gohello
+
+go 1.19
