@@ -343,8 +343,6 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
 
     go = _go_functions(binary, memory, in_exec, functions, symbols)
 
-    go = _go_functions(binary, memory, in_exec, functions, symbols)
-
     entry = binary.entrypoint
     if entry and in_exec(entry) and entry not in functions:
         functions[entry] = Function(entry, 0, symbols.get(entry, "_start" if stripped else f"sub_{entry:x}"), "entry")

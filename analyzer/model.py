@@ -39,21 +39,6 @@ class CallerValue:
 
 
 @dataclass
-class CallerValue:
-    """One caller's share of a wrapper's register (a site whose value is its function's parameter).
-
-    `call_site` is the call where the value is finally known (in `function`); `via` lists the wrapper calls between
-    it and the site, outermost first ("0x472383 in syscall.Syscall"). Empty `via`: a direct caller."""
-
-    call_site: int = hexfield()
-    function: str = ""
-    via: list[str] = field(default_factory=list)
-    values: list[int] = hexfield(default_factory=list)
-    status: str = "unresolved"
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass
 class RegisterValue:
     """What one register holds at a site: the set of constants, or why it is not known."""
 
@@ -65,7 +50,6 @@ class RegisterValue:
     strings: dict[int, str] = hexfield(default_factory=dict)  # value -> the read-only string it points to
     param: str | None = None  # the kernel's parameter name for this argument, when the syscall is known
     provenance: list[str] = field(default_factory=list)  # how it was found: "local", "caller 0x… in f", …
-    callers: list[CallerValue] = field(default_factory=list)  # per-caller detail when the value is a parameter
     callers: list[CallerValue] = field(default_factory=list)  # per-caller detail when the value is a parameter
 
 
