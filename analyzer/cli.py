@@ -2,7 +2,8 @@
 
 Exit codes (README, "Exit codes"): 0 clean, 1 findings at or above --fail-on, 2 usage, 3 input missing/unreadable,
 4 not an ELF, 5 corrupt/truncated ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad saved report,
-70 internal error, 130 interrupted.
+10 a limit (--max-size, --max-memory, --timeout) stopped a file before anything could be reported, 70 internal error,
+130 interrupted.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def _parser_scan() -> argparse.ArgumentParser:
                "'sysscan render REPORT.json' re-renders a saved JSON report; "
                "'sysscan rules lint|list' checks and lists the YAML rules. "
                "Exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 missing/unreadable input, 4 not an ELF, "
-               "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 70 internal.",
+               "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 10 limit hit "
+               "before any report, 70 internal.",
     )
     p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
     _kernel_args(p)

@@ -396,6 +396,7 @@ def worker_main(result_fd: int, memory_mb: int) -> None:
         argv = req["argv"]
         with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
             _reset_peak()
+            rss0 = _rss_mb()
             sys.stdout.flush()
             sys.stderr.flush()
             os.dup2(fo.fileno(), 1)
@@ -419,7 +420,7 @@ def worker_main(result_fd: int, memory_mb: int) -> None:
             stdout = fo.read().decode("utf-8", "replace")
             stderr = fe.read().decode("utf-8", "replace")
         out.write(json.dumps({"code": code, "stdout": stdout, "stderr": stderr, "seconds": dt,
-                              "peak_mb": _peak_mb()}) + "\n")
+                              "peak_mb": _peak_mb(), "rss_before_mb": rss0}) + "\n")
 
 
 def _dispatch(entry: str, argv: list[str], cli_main) -> int:
@@ -443,6 +444,17 @@ def _reset_peak() -> None:
             fh.write("5")
     except OSError:
         pass
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _peak_mb() -> float:
@@ -622,6 +634,7 @@ class Outcome:
     peak_mb: float
     problems: list[str]
     stderr: str = ""
+    growth_mb: float = 0.0  # peak RSS during the case minus RSS before it: what this case itself took
 
 
 @dataclass
@@ -636,7 +649,8 @@ class Summary:
     failures: int = 0
     exit_codes: dict[str, int] = field(default_factory=dict)
     slowest: tuple[str, float, str] = ("", 0.0, "")
-    largest_mb: tuple[str, float] = ("", 0.0)
+    largest_mb: tuple[str, float] = ("", 0.0)  # the worker's peak RSS (includes what earlier cases left)
+    largest_growth: tuple[str, float, str] = ("", 0.0, "")  # the most one case added on top of the worker
     wall_seconds: float = 0.0
     incomplete_reports: int = 0
     failed: list[Outcome] = field(default_factory=list)
@@ -659,6 +673,8 @@ class Summary:
             self.slowest = (o.ident, o.seconds, f"{o.base}: {o.mutation}")
         if o.peak_mb > self.largest_mb[1]:
             self.largest_mb = (o.ident, o.peak_mb)
+        if o.growth_mb > self.largest_growth[1]:
+            self.largest_growth = (o.ident, o.growth_mb, f"{o.base}: {o.mutation}")
 
     def text(self) -> str:
         lines = [
@@ -668,7 +684,8 @@ class Summary:
             f"exit codes: {', '.join(f'{k}×{v}' for k, v in sorted(self.exit_codes.items()))}",
             f"reports marked incomplete: {self.incomplete_reports}",
             f"slowest case {self.slowest[0]}: {self.slowest[1]:.2f}s ({self.slowest[2]})",
-            f"largest peak RSS {self.largest_mb[1]:.0f} MB (case {self.largest_mb[0]})",
+            f"largest peak RSS of the worker {self.largest_mb[1]:.0f} MB (case {self.largest_mb[0]}); most memory "
+            f"one case added {self.largest_growth[1]:.0f} MB (case {self.largest_growth[0]}: {self.largest_growth[2]})",
         ]
         for o in self.failed[:20]:
             lines.append(f"  FAIL {o.ident} {o.base} [{o.mutation}] -> {o.code}: {'; '.join(o.problems)}"
@@ -746,7 +763,8 @@ def run_fuzz(cases: int = 300, seed: int = 1, time_limit: float | None = None, s
             if res.get("code") == 0 and '"incomplete": [\n' in res.get("stdout", ""):
                 summary.incomplete_reports += 1
             o = Outcome(case.ident, case.base, case.kind, case.mutation, res.get("code"), res.get("seconds", 0.0),
-                        res.get("peak_mb", 0.0), problems, res.get("stderr", "")[-2000:])
+                        res.get("peak_mb", 0.0), problems, res.get("stderr", "")[-2000:],
+                        max(0.0, res.get("peak_mb", 0.0) - res.get("rss_before_mb", res.get("peak_mb", 0.0))))
             summary.add(o)
             if problems and keep_failures:
                 os.makedirs(keep_failures, exist_ok=True)
