@@ -26,6 +26,12 @@ BINARIES = [
 ]
 FORMATS = ("table", "json", "sarif", "markdown", "html")
 TABLE_WIDTH = 120
+# With Debian's 6.1 vmlinux (SYSSCAN_VMLINUX_61, which .ci/run fetches), one binary is also linked into the kernel:
+# the HTML then draws every site's path entry -> dispatcher -> handler. Without it these files are not checked.
+KERNEL_BINARY = "corpus/rules/bin/rules_risky"
+KERNEL_ENV = "SYSSCAN_VMLINUX_61"
+KERNEL_FORMATS = ("json", "sarif", "markdown", "html")
+KERNEL_TAG = "vmlinux-6.1"
 
 
 def build() -> dict[str, str]:
@@ -47,14 +53,45 @@ def build() -> dict[str, str]:
             out[f"{rep.binary.name}.{EXTENSIONS[fmt]}"] = render_all([rep], fmt, opts)
     out["corpus.sarif"] = render_all(reports, "sarif", opts)
     out["corpus.html"] = render_all(reports, "html", opts)
+    vmlinux = os.environ.get(KERNEL_ENV)
+    if vmlinux:
+        out.update(build_kernel(vmlinux, opts))
     return out
+
+
+def kernel_names() -> set[str]:
+    from analyzer.render import EXTENSIONS
+
+    return {f"{Path(KERNEL_BINARY).name}.{KERNEL_TAG}.{EXTENSIONS[f]}" for f in KERNEL_FORMATS}
+
+
+def build_kernel(vmlinux: str, opts: dict) -> dict[str, str]:
+    """rules_risky linked into the given kernel; the vmlinux path (machine-specific) is reduced to its name."""
+    from analyzer.kernel import analyze_kernel
+    from analyzer.render import EXTENSIONS, render_all
+    from analyzer.rules import apply_rules
+    from analyzer.scan import ScanOptions, scan_file
+
+    analysis = analyze_kernel(vmlinux)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        rep = scan_file(KERNEL_BINARY, ScanOptions(kernel=analysis))
+    finally:
+        os.chdir(cwd)
+    name = os.path.basename(vmlinux)
+    rep.table.path = name
+    if rep.kernel:
+        rep.kernel["path"] = name
+    apply_rules(rep)
+    return {f"{rep.binary.name}.{KERNEL_TAG}.{EXTENSIONS[f]}": render_all([rep], f, opts) for f in KERNEL_FORMATS}
 
 
 def stale(files: dict[str, str]) -> list[str]:
     here = ROOT / "reports"
     bad = [n for n, text in files.items() if not (here / n).exists() or (here / n).read_text(encoding="utf-8") !=
            text]
-    known = set(files) | {"generate.py", "README.md"}
+    known = set(files) | {"generate.py", "README.md"} | kernel_names()
     bad += [p.name + " (not generated any more)" for p in here.iterdir() if p.is_file() and p.name not in known]
     return sorted(bad)
 
