@@ -99,6 +99,7 @@ class Site:
     # Registers the kernel does not read here but a rule may ask about, when they hold a known constant: rcx just
     # before `syscall` (which overwrites it with the return address), role "extra". Empty in most sites.
     extra_registers: list[RegisterValue] = field(default_factory=list)
+    source: str | None = None  # "file:line" of the instruction from the binary's DWARF line table (built with -g)
 
     @property
     def resolved(self) -> bool:

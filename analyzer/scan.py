@@ -331,6 +331,15 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
         except Exception as e:  # noqa: BLE001 - a hostile kernel must not cost the binary its report
             report.incomplete = sorted(set(report.incomplete) | {
                 f"kernel linking failed: {type(e).__name__}: {str(e)[:200]} (sites may lack kernel paths)"})
+    if not lb.stripped and report.sites:
+        from .sources import has_debug_line, site_sources  # DWARF file:line of each site, when built with -g
+
+        if has_debug_line(path):
+            found, note = site_sources(path, [s.address for s in report.sites])
+            for s in report.sites:
+                s.source = found.get(s.address)
+            if note:
+                report.incomplete = sorted(set(report.incomplete) | {note})
     summarize_report(report)
     from .rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
 

@@ -136,3 +136,29 @@ def test_hostile_names_stay_plain_strings():
         assert "markdown" not in r["message"]
     assert all(r.get("helpUri", "").startswith("http") or "helpUri" not in r for r in
                doc["runs"][0]["tool"]["driver"]["rules"])
+
+
+def test_source_lines_from_dwarf():
+    """rules_risky_debug is rules_risky built with -g (paths mapped relative to the repository): each site has
+    its file:line, and SARIF puts the alert on that line, the binary location becoming a related location."""
+    rep = scan_rel("rules/bin/rules_risky_debug")
+    src = (ROOT / "corpus" / "rules" / "src" / "risky.c").read_text().splitlines()
+    by_fn = {s.function: s for s in rep.sites}
+    for fn in ("wx_mprotect", "ptrace_attach", "do_reboot"):
+        file, _, line = by_fn[fn].source.rpartition(":")
+        assert file == "corpus/rules/src/risky.c"
+        assert fn in src[int(line) - 1], (fn, line, src[int(line) - 1])
+    assert scan_rel("rules/bin/rules_risky").sites[0].source is None  # no DWARF: no source
+    doc = sarif([rep])
+    assert not list(VALIDATOR.iter_errors(doc))
+    for res in doc["runs"][0]["results"]:
+        if res["ruleId"] == "ptrace":
+            loc = res["locations"][0]["physicalLocation"]
+            assert loc["artifactLocation"]["uri"] == "corpus/rules/src/risky.c"
+            assert "ptrace_attach" in src[loc["region"]["startLine"] - 1]
+            rel = res["relatedLocations"][0]["physicalLocation"]
+            assert rel["artifactLocation"]["uri"] == "corpus/rules/bin/rules_risky_debug"
+            assert rel["address"]["absoluteAddress"] == by_fn["ptrace_attach"].address
+            break
+    else:
+        raise AssertionError("no ptrace finding")

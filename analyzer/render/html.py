@@ -104,6 +104,9 @@ def _findings_table(findings, sites_by_addr) -> str:
     for f in findings:
         where = "binary" if f.site is None else (f'<code>{e(f.function or "?")}</code> '
                                                  f'<a href="#site-{f.site:x}"><code>{f.site:#x}</code></a>')
+        src = sites_by_addr[f.site].source if f.site in sites_by_addr else None
+        if src:
+            where += f'<div class="muted"><code>{e(src)}</code></div>'
         refs = f'<div class="muted">{e(", ".join(f.references))}</div>' if f.references else ""
         rows.append(f'<tr class="finding sev-{e(f.severity)}" data-rule="{e(f.rule)}">'
                     f'<td><span class="badge {e(f.severity)}">{e(f.severity)}</span></td>'
@@ -165,7 +168,9 @@ def _report(report: Report, n: int, opts: dict) -> str:
                      if x.kernel else '<span class="muted">-</span>')
             reasons = "; ".join(x.number.reasons[:2])
             out.append(f'<tr id="site-{x.address:x}"><td class="addr"><code>{x.address:#x}</code></td>'
-                       f'<td><code>{e(x.function or "?")}</code></td><td>{e(instr)}</td>'
+                       f'<td><code>{e(x.function or "?")}</code>'
+                       + (f'<div class="muted"><code>{e(x.source)}</code></div>' if x.source else "") +
+                       f'</td><td>{e(instr)}</td>'
                        f'<td class="st-{e(x.number.status)}"><code>{e(syscall_text(x))}</code>'
                        + (f'<div class="muted">{e(reasons)}</div>' if reasons else "") +
                        f'</td><td><code>{e(args_text(x))}</code></td><td>{kcell}</td></tr>')

@@ -65,6 +65,7 @@ def _report(report: Report, opts: dict, heading: str = "##") -> list[str]:
     if not live:
         out.append("No findings" + (" (all are in the baseline or the allowlist)." if fs else "."))
         out.append("")
+    by_addr = {s.address: s for s in report.sites}
     for sev in SEVERITIES:
         group = [f for f in live if f.severity == sev]
         if not group:
@@ -75,6 +76,9 @@ def _report(report: Report, opts: dict, heading: str = "##") -> list[str]:
         out.append("| --- | --- | --- | --- |")
         for f in group:
             where = "binary" if f.site is None else f"{code(f.function or '?')} at `{f.site:#x}`"
+            src = by_addr.get(f.site).source if f.site in by_addr else None
+            if src:
+                where += f" ({code(src)})"
             msg = f.message[len(f.name) + 2:] if f.message.startswith(f.name + ": ") else f.message
             out.append(f"| {text(f.name)} ({code(f.rule)}) | {where} | {code(f.syscall or '-')} | "
                        f"{code(msg)} |")

@@ -4,7 +4,9 @@
 GitHub specifics (docs "SARIF support for code scanning"):
 * every result has ruleId, level, message.text and one location with physicalLocation.artifactLocation (the
   binary, relative to the working directory, uriBaseId %SRCROOT%) and region.startLine (a binary has no lines:
-  always 1; the instruction itself is in `address` and in properties: virtual address, file offset);
+  always 1; the instruction itself is in `address` and in properties: virtual address, file offset); when the
+  binary has DWARF line info (Site.source), the location is the source file and line instead, and the binary
+  location becomes a related location;
 * `partialFingerprints.primaryLocationLineHash` is sysscan's own fingerprint (rule + function + syscall + order,
   never an address), so alerts survive rebuilds; upload-sarif then does not try to hash "lines" of a binary;
 * rules carry `properties.security-severity` and `tags` (security, external/cwe/cwe-N) and a default level.
@@ -119,6 +121,17 @@ def _result(f: Finding, rep: Report, artifact_index: int, rule_index: dict[str, 
         "partialFingerprints": {"primaryLocationLineHash": f.fingerprint, FINGERPRINT_KEY: f.fingerprint},
         "properties": props,
     }
+    if site is not None and site.source:
+        # built with -g: the primary location is the source line (GitHub shows the alert there); the binary
+        # location, with the instruction's address, becomes a related location
+        file, _, line = site.source.rpartition(":")
+        suri, sbase = artifact_uri(file)
+        src_art = {"uri": suri, **({"uriBaseId": sbase} if sbase else {})}
+        res["locations"] = [{"physicalLocation": {"artifactLocation": src_art,
+                                                  "region": {"startLine": int(line) if line.isdigit() else 1}},
+                             "logicalLocations": loc["logicalLocations"], "message": loc["message"]}]
+        res["relatedLocations"] = [{"id": 1, **loc}]
+        props["source"] = site.source
     if f.baseline:
         res["baselineState"] = "unchanged" if f.baseline == "unchanged" else "new"
     if f.baseline == "accepted":

@@ -14,4 +14,7 @@ $CC $COMMON -fno-pie -no-pie -o bin/rules_risky src/risky.c
 $CC $COMMON -fno-pie -no-pie -o bin/rules_clean src/clean.c
 $CC -m32 $COMMON -ffreestanding -fno-stack-protector -fno-pie -no-pie -nostdlib -static \
     -o bin/rules_risky_i386 src/risky_i386.c
+# the same risky program with DWARF line info (-g), source paths mapped to be relative to the repository root, so
+# that findings point at corpus/rules/src/risky.c:LINE (SARIF, GitHub code scanning)
+$CC $COMMON -g -fdebug-prefix-map="$(pwd)"=corpus/rules -fno-pie -no-pie -o bin/rules_risky_debug src/risky.c
 ls -l bin
