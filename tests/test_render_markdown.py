@@ -34,7 +34,7 @@ def test_structure_and_determinism():
     heads = re.findall(r"^\*\*(CRITICAL|HIGH|MEDIUM|LOW|INFO)\*\* \((\d+)\)$", md, re.M)
     assert [h for h, _ in heads] == ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
     assert sum(int(n) for _, n in heads) == len(rep.findings)
-    assert "<details><summary>Sites (39)</summary>" in md
+    assert f"<details><summary>Sites ({len(rep.sites)})</summary>" in md
     for line in md.splitlines():
         if line.startswith("| ") and not line.startswith("| ---"):
             cells = re.split(r"(?<!\\)\|", line)[1:-1]

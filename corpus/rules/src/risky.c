@@ -120,6 +120,10 @@ SITE long rcx_instead_of_r10(void)
     return ret;
 }
 
+/* _sysctl (156) is still in the 6.1 syscall table, but the syscall was removed in 5.5: every 6.1 kernel sends it
+ * to the "not implemented" stub. Only the kernel's own dispatcher (--vmlinux) knows; the table does not. */
+SITE long enosys_on_kernel(void) { return SYS3(156, g_buf, 0, 0); }
+
 int main(void)
 {
     return 0;   /* never calls any of the above */
