@@ -208,3 +208,24 @@ def test_local_scan_does_not_load_angr_even_with_unresolved_sites():
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("file", ["bin/wrappers_glibc_static", "bin/wrappers_musl_static"])
+def test_number_kept_across_a_call_uses_the_callees_real_clobbers(file):
+    """gcc keeps the number in rdx over `call bump` because bump only writes rax: the ABI's worst case loses it,
+    the callee's summary keeps it."""
+    from analyzer.scan import ValueEngine
+
+    s = site(scanned(file), "keep_across_call")
+    assert s.number.values == [39, 110] and s.number.status == "resolved"
+    assert "callee clobber summaries" in s.number.provenance
+    # and the local engine alone (no inter-procedural stage) does lose it
+    from analyzer.scan import scan_file
+
+    ValueEngine.interproc_enabled = False
+    try:
+        local = site(scan_file(str(CORPUS / file)), "keep_across_call")
+    finally:
+        ValueEngine.interproc_enabled = True
+    assert local.number.status != "resolved"
+    assert any("clobbered by the call" in r for r in local.number.reasons)

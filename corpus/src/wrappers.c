@@ -11,7 +11,8 @@
  *  - libc's own generic wrapper syscall() called with several numbers;
  *  - values the local data flow cannot follow: a bounded index into a
  *    read-only table (table_pick), a variable index into a stack array
- *    (stack_pick), a number computed by a loop (loop_number).
+ *    (stack_pick), a number computed by a loop (loop_number), a number kept
+ *    in a caller-saved register across a call (keep_across_call).
  *
  * Every function with a site is noipa (no inlining, cloning or
  * inter-procedural constant propagation) and `used`.  Everything executed
@@ -96,6 +97,24 @@ SITE long loop_number(void)
     return r;
 }
 
+/* 8. a value kept in a caller-saved register across a call: gcc's IPA-RA knows
+ * that bump() only changes rax, so the number stays in rdx over the call */
+volatile long sink;
+
+static __attribute__((noinline)) long bump(long x)
+{
+    sink = x;
+    return x + 1;
+}
+
+SITE long keep_across_call(long a, long c)
+{
+    long r, n = c ? SYS_getppid : SYS_getpid;
+    long b = bump(a);
+    asm volatile("syscall" : "=a"(r) : "a"(n), "D"(b) : CLOB);
+    return r + bump(r);
+}
+
 int main(int argc, char **argv)
 {
     char buf[1];
@@ -110,6 +129,7 @@ int main(int argc, char **argv)
     table_pick((unsigned)argc - 1);
     stack_pick(argc);
     loop_number();
+    keep_across_call(0, argc > 1);
     syscall(SYS_getpid);
     syscall(SYS_getuid);
     syscall(SYS_write, 1, msg2, sizeof msg2 - 1);

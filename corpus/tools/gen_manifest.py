@@ -227,6 +227,8 @@ WRAPPERS_SITES = [
       hard="number: variable index into a stack array"),
     S("loop_number", 39, note="13 added three times by a loop",
       hard="number: computed by a loop"),
+    S("keep_across_call", [39, 110], note="cmp/sbb before call bump; and/add after it: rdx survives the call",
+      hard="number: kept in a caller-saved register (rdx) across a call to a function that does not touch it"),
 ]
 # libc's syscall() in those binaries: called only by main, four times
 WRAPPERS_LIBC_SYSCALL = [
