@@ -128,13 +128,6 @@ def render(report: Report, opts: dict) -> str:
             why = Text(f"{site.section} +{site.offset:#x}")
             for r in site.number.reasons:
                 why.append("\nnumber: " + r, style="red")
-            for c in site.number.callers[:8]:  # a wrapper site: where its number comes from
-                via = "".join(f" → {v}" for v in c.via)
-                vals = ", ".join(_num(x) for x in c.values) or "?"
-                why.append(f"\ncaller {c.call_site:#x} in {c.function}{via}: {vals}",
-                           style="" if c.status == "resolved" else "yellow")
-            if len(site.number.callers) > 8:
-                why.append(f"\n… and {len(site.number.callers) - 8} more callers (all in the JSON report)")
             if "angr" in site.number.provenance:
                 why.append("\nnumber: by symbolic execution (angr)")
             for c in site.number.callers[:8]:  # a wrapper site: where its number comes from
