@@ -233,28 +233,61 @@ def _encode(obj: Any, hexed: bool = False) -> Any:
 
 
 def _decode(tp: Any, data: Any, hexed: bool = False) -> Any:
+    return _decoder(tp, hexed)(data)
+
+
+_DECODERS: dict[tuple[Any, bool], Any] = {}
+
+
+def _decoder(tp: Any, hexed: bool) -> Any:
+    """A function turning JSON data into `tp`, built once per (type, hex) and reused: decoding a saved or cached
+    report walks thousands of values, and resolving type hints per value dominated `from_dict`."""
+    key = (tp, hexed)
+    fn = _DECODERS.get(key)
+    if fn is None:
+        fn = _DECODERS[key] = _make_decoder(tp, hexed)
+    return fn
+
+
+def _identity(data: Any) -> Any:
+    return data
+
+
+def _make_decoder(tp: Any, hexed: bool) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if data is None:
-        return None
     if origin is typing.Union or (sys.version_info >= (3, 10) and origin is __import__("types").UnionType):
         inner = [a for a in args if a is not type(None)]
-        return _decode(inner[0], data, hexed) if inner else data
+        if not inner:
+            return _identity
+        one = _decoder(inner[0], hexed)
+        return lambda data: None if data is None else one(data)
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in data:
-                kwargs[f.name] = _decode(hints[f.name], data[f.name], f.metadata.get("hex", False))
-        return tp(**kwargs)
+        spec = [(f.name, hints[f.name], f.metadata.get("hex", False)) for f in dataclasses.fields(tp)]
+        fields: list[tuple[str, Any]] = []  # filled on first use: a dataclass may (indirectly) contain itself
+
+        def dataclass_(data: Any) -> Any:
+            if data is None:
+                return None
+            if not fields:
+                fields.extend((name, _decoder(t, h)) for name, t, h in spec)
+            return tp(**{name: dec(data[name]) for name, dec in fields if name in data})
+        return dataclass_
     if origin in (list, tuple):
         (inner,) = args[:1] or (Any,)
-        return [_decode(inner, v, hexed) for v in data]
+        item = _decoder(inner, hexed)
+        return lambda data: None if data is None else [item(v) for v in data]
     if origin is dict:
         kt, vt = args or (Any, Any)
-        return {(_decode(kt, k, hexed)): _decode(vt, v) for k, v in data.items()}
+        kdec, vdec = _decoder(kt, hexed), _decoder(vt, False)
+        return lambda data: None if data is None else {kdec(k): vdec(v) for k, v in data.items()}
     if tp is int:
-        if isinstance(data, str):
-            return int(data, 16) if hexed or data.startswith("0x") else int(data)
-        return int(data)
-    return data
+        def int_(data: Any) -> Any:
+            if data is None:
+                return None
+            if isinstance(data, str):
+                return int(data, 16) if hexed or data.startswith("0x") else int(data)
+            return int(data)
+        return int_
+    return _identity

@@ -5,17 +5,32 @@ This is the pure function a worker pool (or a distributed engine) runs: a path a
 from __future__ import annotations
 
 import os
-
-import capstone
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import model
 from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline, Limits
-from .load import LoadedBinary, load
-from .sites import RawSite, find_sites
 from .syscalls import load_table
-from .values.local import FunctionDataflow, ValueSummary, summarize
 from .values.noreturn import NORETURN_NAMES
+
+if TYPE_CHECKING:  # LIEF, Capstone and the data-flow engine are imported on first use: a run answered from the
+    from .load import LoadedBinary  # result cache (analyzer.batch) imports this module for ScanOptions and
+    from .sites import RawSite  # summarize_report only, and must not pay ~0.15 s (or ~1 s with LIEF) for them
+    from .values.local import FunctionDataflow, ValueSummary
+
+
+def load(path: str, max_size: int | None = None) -> LoadedBinary:
+    """`analyzer.load.load`, imported when first called (a module attribute, so tests can still replace it)."""
+    from .load import load as load_elf
+
+    return load_elf(path, max_size)
+
+
+def find_sites(lb: LoadedBinary, **kw):
+    """`analyzer.sites.find_sites`, imported when first called (a module attribute, so tests can replace it)."""
+    from .sites import find_sites as find
+
+    return find(lb, **kw)
 
 ABI_REGS = {
     "x86_64": ("rax", ("rdi", "rsi", "rdx", "r10", "r8", "r9")),
@@ -55,6 +70,8 @@ class ValueEngine:
         self._failed: dict[tuple[int, int], Exception] = {}  # a function whose analysis raised: its sites share it
         self._noreturn: dict[int, bool] = {}
         self.incomplete: list[str] = []
+        import capstone
+
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
 
     def noreturn(self, target: int, depth: int = 0) -> bool:
@@ -110,6 +127,7 @@ class ValueEngine:
             if key in self._failed:
                 raise self._failed[key]
             self.deadline.check(name)
+            from .values.local import FunctionDataflow
             try:
                 fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
                                       noreturn=self.noreturn, deadline=self.deadline)
@@ -130,6 +148,8 @@ class ValueEngine:
         fd = self.flow(site.function_start, site.function_end, site.function_name)
         state = fd.state_before(site.address)
         mask = 0xFFFFFFFF if regs[0] == "eax" else None
+        from .values.local import ValueSummary, summarize
+
         out: dict[str, ValueSummary] = {}
         for r in regs:
             if state is None:

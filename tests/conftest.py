@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Every test analyses for real: no result cache (a hit would skip the code under test, e.g. --max-memory isolation).
+# tests/test_cache.py and tests/test_batch.py turn it back on, each with a private $XDG_CACHE_HOME.
+os.environ.setdefault("SYSSCAN_NO_CACHE", "1")
 CORPUS = ROOT / "corpus"
 
 

@@ -52,14 +52,22 @@ def render(report: Report, fmt: str, opts: dict | None = None) -> str:
 
 def render_all(reports: list[Report], fmt: str, opts: dict | None = None) -> str:
     """Several reports as one document: one JSON object {"reports": [...]}, one SARIF run, one Markdown comment,
-    one HTML page; the table format concatenates."""
+    one HTML page; the table format concatenates. With `opts["aggregate"]` (a directory or several inputs,
+    render/aggregate.py) JSON adds {"aggregate": {...}} (even for one report) and the table shows the union view."""
     import importlib
     import json as _json_mod
 
     opts = opts or {}
-    if fmt == "json" and len(reports) > 1:
-        return _json_mod.dumps({"reports": [r.to_dict() for r in reports]}, indent=2, sort_keys=True,
-                               ensure_ascii=False) + "\n"
+    agg = opts.get("aggregate")
+    if fmt == "json" and (len(reports) > 1 or agg is not None):
+        doc = {"reports": [r.to_dict() for r in reports]}
+        if agg is not None:
+            doc["aggregate"] = agg
+        return _json_mod.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if fmt == "table" and agg is not None:
+        from .aggregate import render_many_table
+
+        return render_many_table(reports, agg, opts)
     if fmt in ("sarif", "markdown", "html"):
         return importlib.import_module(f"{__name__}.{fmt}").render_many(reports, opts)
     return "".join(render(r, fmt, opts) for r in reports)

@@ -1,0 +1,691 @@
+"""Many inputs: find the ELF files under directories, scan them with a pool of worker processes (results cached by
+content), and put the reports together.
+
+    result = scan_paths(["/usr/bin", "build/app"], ScanOptions(), Limits(), jobs=2, cache=ResultCache())
+    result.reports      # [Report], sorted by path, whatever order the workers finished in
+    result.failures     # [Failure], sorted by path: one line each on stderr, and the exit code (the highest one)
+    aggregate(result.reports, result.failures, result.skipped)   # per binary + the union (render/aggregate.py)
+
+The per-binary job is `scan_job(path, options, limits) -> dict`: a pure function, a path and options in, a
+JSON-able result document out (`{"path", "report": {...}}` or `{"path", "error": {"type", "exit_code",
+"problem"}}`), so a distributed engine can run it as is. The pool here runs the same function in forked worker
+processes that live for the whole run (imports and the shared --vmlinux analysis are inherited, not re-done); a
+worker that dies or overruns its binary's budget is replaced, and that binary still gets a report marked
+incomplete (or an error line), as `limits.run_isolated` does for one file.
+
+Discovery (directories): recursive, by the ELF magic (not by name); symbolic links to directories are not followed,
+a symbolic link or hard link to a file already found is skipped, files that are not ELF are skipped silently, an
+unreadable file or directory is skipped with a warning. Paths given explicitly are always scanned (so a missing or
+non-ELF explicit path is still an error, as for one file).
+
+Warm runs: each file's sha256 is looked up in the result cache (analyzer/cache.py) first; a run whose files are all
+cached never imports LIEF, Capstone or the analysis code. Identical files under several names are analysed once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import errors
+from .errors import InputNotFound, SysscanError
+
+ELF_MAGIC = b"\x7fELF"
+INTERNAL = "InternalError"
+
+
+# ---- results ------------------------------------------------------------------------------------------------------
+
+class JobError(SysscanError):
+    """A failure rebuilt from a result document, with the exit code it carried (internal errors: 70)."""
+
+    def __init__(self, path: str | None, problem: str, exit_code: int = errors.INTERNAL_ERROR_EXIT) -> None:
+        super().__init__(path, problem)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Failure:
+    path: str
+    error: SysscanError
+
+    @property
+    def exit_code(self) -> int:
+        return self.error.exit_code
+
+    @property
+    def line(self) -> str:
+        return f"sysscan: error: {self.error}"
+
+
+@dataclass
+class Skipped:
+    path: str
+    reason: str
+    warn: bool = True  # unreadable: a warning line; a duplicate link: silent
+
+
+@dataclass
+class Discovery:
+    files: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)  # the directory arguments
+
+
+@dataclass
+class BatchResult:
+    reports: list = field(default_factory=list)  # [model.Report], sorted by path
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    many: bool = False  # several inputs or a directory: the output is the multi-report document
+    directories: list[str] = field(default_factory=list)
+    files: int = 0
+    cached: int = 0
+    scanned: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file was reported; else the highest exit code among the failed files."""
+        return max((f.exit_code for f in self.failures), default=0)
+
+
+# ---- discovery ----------------------------------------------------------------------------------------------------
+
+def _read_magic(path: str, follow: bool = False) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
+    try:
+        return os.read(fd, 4)
+    finally:
+        os.close(fd)
+
+
+def discover(paths: Sequence[str]) -> Discovery:
+    """The files to scan, in argument order then sorted within each directory, each real file once."""
+    d = Discovery()
+    seen: dict[tuple[int, int], str] = {}
+    links: list[str] = []
+
+    def take_regular(path: str, st: os.stat_result, check_magic: bool, follow: bool = False) -> None:
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            d.skipped.append(Skipped(path, f"same file as {seen[key]}", warn=False))
+            return
+        if check_magic:
+            if st.st_size < 4:
+                return
+            try:
+                magic = _read_magic(path, follow)
+            except OSError as e:
+                d.skipped.append(Skipped(path, f"cannot read: {e.strerror or e}"))
+                return
+            if magic != ELF_MAGIC:
+                return
+        seen[key] = path
+        d.files.append(path)
+
+    def walk(root: str) -> None:
+        def onerror(e: OSError) -> None:
+            d.skipped.append(Skipped(e.filename or root, f"cannot list directory: {e.strerror or e}"))
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(full)
+                except OSError as e:
+                    d.skipped.append(Skipped(full, f"cannot read: {e.strerror or e}"))
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    links.append(full)
+                elif stat.S_ISREG(st.st_mode):
+                    take_regular(full, st, check_magic=True)
+                # fifos, sockets, devices: never opened, silently left out
+
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            d.files.append(p)  # the scan says what is wrong with it (missing, unreadable)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            d.directories.append(p)
+            walk(p)
+        elif stat.S_ISREG(st.st_mode):
+            take_regular(p, st, check_magic=False)
+        else:
+            d.files.append(p)  # "not a regular file": the scan's error
+    for link in links:  # after every real file, so that a link to a file found anywhere is a duplicate
+        try:
+            st = os.stat(link)
+        except OSError:
+            continue  # dangling
+        if stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                d.skipped.append(Skipped(link, f"symbolic link to {seen[key]}", warn=False))
+                continue
+            take_regular(link, st, check_magic=True, follow=True)
+    return d
+
+
+# ---- the per-binary job -------------------------------------------------------------------------------------------
+
+def options_key(options=None, limits=None) -> str:
+    """Everything besides the input's bytes that can change a result document (part of the cache key)."""
+    from .limits import Limits
+
+    limits = limits or Limits()
+    okey = options.key() if options is not None else "t=None;rules=shipped;kernel=None"
+    return f"{okey};timeout={limits.timeout};max_sites={limits.max_sites};fn={limits.function_seconds}"
+
+
+def _error_doc(path: str, e: SysscanError) -> dict:
+    return {"path": path, "error": {"type": type(e).__name__, "exit_code": e.exit_code, "problem": e.problem}}
+
+
+def scan_job(path: str, options=None, limits=None, progress=None) -> dict:
+    """Analyse one binary: a path and options in, a JSON-able result document out. Never raises for anything
+    about the input or the analysis (KeyboardInterrupt aside):
+
+        {"path": P, "report": Report.to_dict()}                              # a report (maybe `incomplete`)
+        {"path": P, "error": {"type": "CorruptELF", "exit_code": 5, "problem": "..."}}
+
+    With `limits.max_memory_mb` the analysis runs in a forked child under RLIMIT_AS (`limits.run_isolated`),
+    else in this process with the wall-clock budget and a SIGALRM backstop (as the CLI does for one file)."""
+    return _job(path, options, limits, progress)[0]
+
+
+def _job(path: str, options, limits, progress=None):
+    """(document, Report or None): the Report object too, so that an in-process caller can skip a round trip."""
+    from .limits import HARD_STOP_GRACE, BudgetExceeded, InternalFailure, Limits, run_isolated, time_limit
+
+    limits = limits or Limits()
+    loaded: list[dict] = []  # the site-less report sent once the ELF is loaded: what a hard stop still reports
+
+    def seen(stage: str, payload: dict) -> None:
+        if stage == "binary":
+            loaded[:] = [payload]
+        if progress is not None:
+            progress(stage, payload)
+
+    try:
+        if limits.max_memory_mb is not None:
+            preload()  # libraries are mapped before the child's RLIMIT_AS: the cap is for the analysis itself
+            res = run_isolated(path, options, limits)
+            if isinstance(res, InternalFailure):
+                raise JobError(path, f"internal error: {res}".replace(f"{path}: ", "", 1))
+            if isinstance(res, Exception):
+                raise res
+            report = res
+        else:
+            from .scan import scan_file
+
+            hard = None if limits.timeout is None else limits.timeout + HARD_STOP_GRACE
+            try:
+                with time_limit(hard):
+                    report = scan_file(path, options, limits=limits, progress=seen)
+            except BudgetExceeded:
+                why = f"time budget exhausted ({limits.timeout:g}s, --timeout, stopped {HARD_STOP_GRACE:g}s later)"
+                if loaded:
+                    return _lost_doc(path, loaded[0], why, limits), None
+                raise errors.LimitExceeded(path, f"{why} before anything could be reported") from None
+    except SysscanError as e:
+        return _error_doc(path, e), None
+    except MemoryError:
+        return _error_doc(path, JobError(path, "internal error: out of memory")), None
+    except RecursionError as e:
+        return _error_doc(path, JobError(path, f"internal error: RecursionError: {e}")), None
+    except Exception as e:  # noqa: BLE001 - a bug in sysscan on this file: reported for this file, the run goes on
+        if os.environ.get("SYSSCAN_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return _error_doc(path, JobError(path, f"internal error: {type(e).__name__}: {str(e)[:300]}")), None
+    return {"path": path, "report": report.to_dict()}, report
+
+
+def error_from_doc(path: str, err: dict) -> SysscanError:
+    cls = getattr(errors, str(err.get("type", "")), None)
+    problem = str(err.get("problem", "error"))
+    if isinstance(cls, type) and issubclass(cls, SysscanError) and cls is not SysscanError:
+        return cls(path, problem)
+    return JobError(path, problem, int(err.get("exit_code") or errors.INTERNAL_ERROR_EXIT))
+
+
+def _cache_payload(doc: dict) -> dict | None:
+    """What of a job's document goes into the cache: the report, or a deterministic input error."""
+    from .cache import CACHEABLE_ERRORS
+
+    if "report" in doc:
+        return {"report": doc["report"]}
+    if doc.get("error", {}).get("type") in CACHEABLE_ERRORS:
+        return {"error": {"type": doc["error"]["type"], "problem": doc["error"]["problem"]}}
+    return None
+
+
+def _store(cache, okey: str, sha: str | None, doc: dict) -> None:
+    if cache is None or not cache.enabled:
+        return
+    payload = _cache_payload(doc)
+    if payload is None:
+        return
+    key_sha = doc["report"]["binary"].get("sha256") if "report" in doc else sha  # what was actually analysed
+    if key_sha:
+        cache.put(key_sha, okey, payload)
+
+
+def _retarget(doc: dict, path: str) -> dict:
+    """A result document (from the cache, or another file with the same bytes) for `path`."""
+    if "report" in doc:
+        rep = dict(doc["report"])
+        binary = dict(rep.get("binary") or {})
+        binary["path"] = path
+        binary["name"] = os.path.basename(path)
+        rep["binary"] = binary
+        return {"path": path, "report": rep}
+    return {"path": path, "error": dict(doc.get("error") or {})}
+
+
+def preload() -> None:
+    """Import what an analysis needs (LIEF ~1 s, Capstone, the data-flow engine) in this process, before forking
+    workers or isolated children: paid once instead of per process, shared copy-on-write, and outside any
+    RLIMIT_AS a child applies. A warm run (everything cached) never calls this."""
+    from . import sites  # noqa: F401 - Capstone
+    from .values import local  # noqa: F401
+
+    try:
+        import lief  # noqa: F401
+    except ImportError:  # the child reports it as it always did
+        pass
+
+
+# ---- progress -----------------------------------------------------------------------------------------------------
+
+class Progress:
+    """What the pool tells about its progress. The default does nothing."""
+
+    def start(self, total: int, cached: int) -> None: ...
+
+    def advance(self, path: str, how: str) -> None: ...  # how: "scanned" | "failed"
+
+    def tick(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class RichProgress(Progress):
+    """A transient bar on stderr (rich). No refresh thread: the pool is forked while it runs, so it is refreshed
+    from the pool's own loop."""
+
+    def __init__(self) -> None:
+        self._p = None
+        self._task = None
+
+    def start(self, total: int, cached: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeElapsedColumn
+
+        self._p = RP(TextColumn("[bold]sysscan[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                     TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
+                     auto_refresh=False)
+        self._p.start()
+        self._task = self._p.add_task(f"{cached} cached", total=total, completed=cached)
+        self._p.refresh()
+
+    def advance(self, path: str, how: str) -> None:
+        if self._p is not None:
+            self._p.update(self._task, advance=1, description=os.path.basename(path)[:40])
+            self._p.refresh()
+
+    def tick(self) -> None:
+        if self._p is not None:
+            self._p.refresh()
+
+    def stop(self) -> None:
+        if self._p is not None:
+            self._p.stop()
+            self._p = None
+
+
+# ---- the pool -----------------------------------------------------------------------------------------------------
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, err_fd) -> None:
+    """A worker process: jobs in (index, path, sha), documents out (as compact JSON text), until told to stop."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if err_fd is not None:
+            os.dup2(err_fd, 2)  # a native library dying says why here, not on the user's terminal
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # the parent owns stdout (the report)
+            os.close(devnull)
+        from .cache import ResultCache
+
+        cache = ResultCache(cache_dir, cache_max, cache_on)
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                break
+            if msg is None:
+                break
+            idx, path, sha = msg
+
+            def progress(stage: str, payload: dict, _idx=idx) -> None:
+                conn.send((stage, _idx, payload))
+
+            doc, _ = _job(path, options, limits, progress)
+            _store(cache, okey, sha, doc)
+            conn.send(("done", idx, json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
+    except BaseException:  # noqa: BLE001 - the parent sees the pipe close and reports the binary in hand
+        pass
+    finally:
+        os._exit(0)
+
+
+class _Worker:
+    def __init__(self, ctx, args: tuple) -> None:
+        import tempfile
+
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.err = tempfile.TemporaryFile()
+        self.proc = ctx.Process(target=_worker_main, args=(child, *args, self.err.fileno()), daemon=True)
+        self.proc.start()
+        child.close()
+        self.job: tuple[int, str, str | None] | None = None
+        self.started = 0.0
+        self.binary: dict | None = None
+
+    def give(self, job: tuple[int, str, str | None]) -> None:
+        self.job, self.started, self.binary = job, time.monotonic(), None
+        self.conn.send(job)
+
+    def native_last_line(self) -> str:
+        try:
+            self.err.seek(0)
+            text = self.err.read()[-4096:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return lines[-1] if lines else ""
+
+    def close(self, kill: bool = False) -> None:
+        if kill and self.proc.is_alive():
+            self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5)
+        self.conn.close()
+        self.err.close()
+
+
+def _lost_doc(path: str, binary: dict | None, why: str, limits) -> dict:
+    """The document for a binary whose worker died or was killed: its header, marked incomplete, if it had been
+    loaded; else an error for that file."""
+    if binary is None:
+        if limits.max_memory_mb is None and "time budget" not in why:
+            return _error_doc(path, JobError(path, f"internal error: the analysing process died ({why})"))
+        return _error_doc(path, errors.LimitExceeded(path, f"analysis stopped before the ELF was loaded: {why}"))
+    rep = dict(binary)
+    rep["incomplete"] = sorted(set(rep.get("incomplete") or []) |
+                               {f"analysis stopped: {why}; no sites could be reported"})
+    return {"path": path, "report": rep}
+
+
+def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: int, cache, okey: str,
+             on_done: Callable[[int, dict], None], progress: Progress) -> None:
+    """Run `jobs` on `workers` forked processes; `on_done(index, document)` for each, in completion order."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    from .limits import HARD_STOP_GRACE, _death_reason
+
+    ctx = multiprocessing.get_context("fork")
+    cache_args = (cache.directory, cache.max_bytes, cache.enabled) if cache is not None else (None, 0, False)
+    args = (options, limits, *cache_args, okey)
+    pending = list(reversed(jobs))
+    grace = HARD_STOP_GRACE * (2 if limits.max_memory_mb is not None else 1)  # run_isolated has its own grace
+    budget = None if limits.timeout is None else limits.timeout + grace + 1.0
+    pool: list[_Worker] = []
+    try:
+        for _ in range(min(workers, len(jobs))):
+            w = _Worker(ctx, args)
+            pool.append(w)
+            w.give(pending.pop())
+        while any(w.job is not None for w in pool):
+            busy = [w for w in pool if w.job is not None]
+            timeout = 0.25
+            if budget is not None:
+                nearest = min(w.started + budget for w in busy) - time.monotonic()
+                timeout = max(0.0, min(timeout, nearest))
+            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout))
+            progress.tick()
+            for w in busy:
+                lost_why = None
+                if w.conn in ready or w.proc.sentinel in ready:
+                    try:
+                        while w.job is not None and w.conn.poll():
+                            kind, idx, payload = w.conn.recv()
+                            if kind == "binary":
+                                w.binary = payload
+                            elif kind == "done":
+                                w.job = None
+                                on_done(idx, json.loads(payload))
+                    except (EOFError, OSError):
+                        lost_why = "pipe"
+                    if w.job is not None and (lost_why or not w.proc.is_alive()):
+                        w.proc.join(1)
+                        lost_why = _death_reason(w.proc.exitcode, False, limits)
+                elif budget is not None and w.job is not None and time.monotonic() - w.started > budget:
+                    lost_why = _death_reason(None, True, limits)
+                if lost_why is not None:
+                    idx, path, _sha = w.job
+                    last = w.native_last_line()
+                    if last and "budget" not in lost_why:
+                        from .textsafe import escape_controls
+
+                        lost_why += f"; it said: {escape_controls(last)[:200]}"
+                    binary = w.binary
+                    w.job = None
+                    w.close(kill=True)
+                    pool.remove(w)
+                    on_done(idx, _lost_doc(path, binary, lost_why, limits))
+                    if pending:
+                        w = _Worker(ctx, args)
+                        pool.append(w)
+                if w.job is None and pending and w in pool:
+                    w.give(pending.pop())
+            for w in pool:  # a replacement worker started above may still be idle
+                if w.job is None and pending:
+                    w.give(pending.pop())
+    finally:
+        for w in pool:
+            w.close(kill=w.job is not None)
+
+
+# ---- the whole run ------------------------------------------------------------------------------------------------
+
+def _hash_all(paths: list[str], threads: int, max_size: int) -> dict[str, str]:
+    """sha256 per path (hashlib releases the GIL: threads overlap the reads and the hashing). Files that are not
+    regular or are over --max-size get none: never looked up, the scan gives their error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .cache import file_sha256
+
+    def one(p: str) -> tuple[str, str | None]:
+        try:
+            st = os.stat(p)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
+                return p, None  # a FIFO would block the read; the scan says "not a regular file" / "too large"
+            return p, file_sha256(p)
+        except OSError:
+            return p, None  # the scan reports it
+
+    if len(paths) <= 1:
+        return {p: s for p, s in map(one, paths) if s}
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as ex:
+        return {p: s for p, s in ex.map(one, paths) if s}
+
+
+def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | None = None, cache=None,
+               progress: Progress | None = None) -> BatchResult:
+    """Discover, look up the cache, scan what is missing (in-process for one file, else a pool), sort by path.
+    When the directories given hold no ELF file at all (and nothing else was given), `files` is 0."""
+    from .limits import Limits
+
+    t0 = time.perf_counter()
+    limits = limits or Limits()
+    progress = progress or Progress()
+    jobs = default_jobs() if not jobs or jobs < 1 else jobs
+    found = discover(paths)
+    result = BatchResult(skipped=found.skipped, many=len(paths) > 1 or bool(found.directories),
+                         files=len(found.files), directories=found.directories)
+    if not found.files:
+        return result
+    okey = options_key(options, limits)
+    use_cache = cache is not None and cache.enabled
+    shas = _hash_all(found.files, max(2, jobs * 2), limits.max_size) if use_cache else {}
+    docs: dict[str, dict] = {}
+    objects: dict[str, object] = {}  # path -> Report from an in-process scan (no JSON round trip needed)
+    todo: list[str] = []
+    for p in found.files:
+        sha = shas.get(p)
+        hit = cache.get(sha, okey) if sha else None
+        if hit is not None:
+            docs[p] = _retarget(hit, p)
+            result.cached += 1
+        else:
+            todo.append(p)
+    # identical bytes under several names: analyse one, give its result to all
+    by_sha: dict[str, list[str]] = {}
+    unique: list[str] = []
+    for p in todo:
+        sha = shas.get(p)
+        if sha is None:
+            unique.append(p)
+        elif sha in by_sha:
+            by_sha[sha].append(p)
+        else:
+            by_sha[sha] = [p]
+            unique.append(p)
+    result.scanned = len(unique)
+    progress.start(len(found.files), result.cached + (len(todo) - len(unique)))
+
+    def done(path: str, doc: dict) -> None:
+        docs[path] = doc
+        for other in by_sha.get(shas.get(path, ""), [])[1:]:
+            docs[other] = _retarget(doc, other)
+        progress.advance(path, "failed" if "error" in doc else "scanned")
+
+    try:
+        if len(unique) == 1 or (unique and jobs == 1):
+            for p in unique:
+                doc, report = _job(p, options, limits)
+                _store(cache, okey, shas.get(p), doc)
+                if report is not None:
+                    objects[p] = report
+                done(p, doc)
+        elif unique:
+            preload()
+            indexed = [(i, p, shas.get(p)) for i, p in enumerate(unique)]
+            run_pool(indexed, options, limits, min(jobs, len(unique)), cache, okey,
+                     lambda i, doc: done(unique[i], doc), progress)
+    finally:
+        progress.stop()
+    if use_cache and cache.stats.stores:
+        cache.prune()
+    from .model import Report
+
+    for p in sorted(docs):
+        doc = docs[p]
+        if "report" in doc:
+            rep = objects.get(p)
+            if rep is None:
+                try:
+                    rep = Report.from_dict(doc["report"])
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    result.failures.append(Failure(p, JobError(p, f"internal error: bad result document: {e}")))
+                    continue
+            result.reports.append(rep)
+        else:
+            result.failures.append(Failure(p, error_from_doc(p, doc.get("error") or {})))
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# ---- command-line glue (cli.py only wires these in) ---------------------------------------------------------------
+
+def _jobs_arg(text: str) -> int:
+    import argparse
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of jobs: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: one per core): {text!r}")
+    return v
+
+
+def add_batch_args(p) -> None:
+    g = p.add_argument_group("many inputs")
+    g.add_argument("-j", "--jobs", type=_jobs_arg, default=0, metavar="N",
+                   help="worker processes when several files need analysing (default 0: one per core)")
+
+
+def limits_from_args(args):
+    from .limits import DEFAULT_MAX_SIZE, Limits
+
+    return Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
+                  DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
+
+
+def scan_for_cli(args, options) -> BatchResult:
+    """`sysscan PATH...`: scan, print a warning per unreadable file and an error line per failed file on stderr
+    (sorted by path), and return the result. One explicit file that fails raises its error, as it always did."""
+    import sys
+
+    from .cache import ResultCache
+    from .textsafe import escape_controls
+
+    quiet = getattr(args, "quiet", False)
+    if getattr(args, "no_cache", False):
+        os.environ["SYSSCAN_NO_CACHE"] = "1"  # the rule-file cache too, and every worker process
+    cache = ResultCache()
+    progress = RichProgress() if not quiet and sys.stderr.isatty() else None
+    result = scan_paths(args.paths, options, limits_from_args(args), jobs=getattr(args, "jobs", 0), cache=cache,
+                        progress=progress)
+    if not result.many and result.failures:
+        raise result.failures[0].error
+    if not quiet:
+        for s in result.skipped:
+            if s.warn:
+                print(f"sysscan: warning: {escape_controls(s.path)}: {escape_controls(s.reason)}", file=sys.stderr)
+    if not result.files:
+        where = ", ".join(result.directories) or ", ".join(args.paths)
+        raise InputNotFound(where, "no ELF files found in this directory" if len(result.directories) == 1 else
+                                   "no ELF files found in these directories")
+    for f in result.failures:
+        print(escape_controls(f.line), file=sys.stderr)
+    return result
