@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from . import __version__
 from .errors import INTERNAL_ERROR_EXIT, BadReport, SysscanError, UsageError
 from .model import Report
+from .textsafe import terminal_safe
 
 FORMATS = ("table", "json", "sarif", "markdown", "html")
-SUBCOMMANDS = ("scan", "render", "rules", "kernel", "cache")
+SUBCOMMANDS = ("scan", "render", "rules", "kernel")
 
 
 def _parser_scan() -> argparse.ArgumentParser:
@@ -33,17 +34,13 @@ def _parser_scan() -> argparse.ArgumentParser:
                "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 10 limit hit "
                "before any report, 70 internal.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="ELF file(s) to analyse (x86-64 or i386), or directories: every ELF file under them")
+    p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
     _kernel_args(p)
     from .rules.ci import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
 
     add_rule_args(p)
     _output_args(p)
     _limit_args(p)
-    from .batch import add_batch_args  # --jobs
-
-    add_batch_args(p)
     return p
 
 
@@ -56,8 +53,7 @@ def _kernel_args(p: argparse.ArgumentParser, scan: bool = True) -> None:
     g.add_argument("--graph", metavar="FILE",
                    help="write the site → entry → dispatcher → handler graph (.graphml, .dot or .json)")
     g.add_argument("--no-cache", action="store_true",
-                   help="do not read or write the caches of results and kernel analyses ($XDG_CACHE_HOME/sysscan; "
-                        "'sysscan cache clear' empties them)")
+                   help="do not read or write the kernel analysis cache ($XDG_CACHE_HOME/sysscan)")
 
 
 def _kernel_analysis(path: str, args: argparse.Namespace):
@@ -177,17 +173,11 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None, many=None) -> None:
+def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None) -> None:
     from .render.output import emit
 
-    extra = {}
-    if many is not None:  # several inputs or a directory: the union across binaries goes with the reports
-        from .render.aggregate import build_aggregate
-
-        extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped)
-
     def opts(to_terminal: bool) -> dict:
-        return {**_render_opts(args, to_terminal), "rules": ruleset, **extra}
+        return {**_render_opts(args, to_terminal), "rules": ruleset}
 
     emit(reports, args.format, args.output, opts)
 
@@ -201,18 +191,33 @@ def cmd_scan(argv: Sequence[str]) -> int:
         raise UsageError(args.graph, "--graph needs --vmlinux (the graph runs from each site into the kernel)")
     kernel = _kernel_analysis(args.vmlinux, args) if args.vmlinux else None
     options = ScanOptions(kernel=kernel)
-    from .batch import scan_for_cli  # directories, the worker pool, the result cache; failures on stderr
-
-    batch = scan_for_cli(args, options)
-    reports = batch.reports
+    reports = [_scan_limited(p, args, options) for p in args.paths]
     if args.graph:
         from .graph import build_graph, write_graph
 
         write_graph(build_graph(kernel, [s for r in reports for s in r.sites]), args.graph)
     from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
-    rc = finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, batch if batch.many else None))
-    return max(rc, batch.exit_code)  # a file that failed: the highest exit code among them (README)
+    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
+
+
+def _check_saved_report(doc) -> None:
+    """Validate one saved report against analyzer/schemas/report.schema.json; ValueError naming the first problem."""
+    import importlib.resources
+
+    import jsonschema
+
+    global _REPORT_SCHEMA
+    if _REPORT_SCHEMA is None:
+        text = importlib.resources.files("analyzer").joinpath("schemas/report.schema.json").read_text("utf-8")
+        _REPORT_SCHEMA = jsonschema.Draft7Validator(json.loads(text))
+    err = jsonschema.exceptions.best_match(_REPORT_SCHEMA.iter_errors(doc))
+    if err is not None:
+        where = "/".join(str(p) for p in err.absolute_path) or "top level"
+        raise ValueError(f"does not match the report schema at {where}: {err.message[:200]}")
+
+
+_REPORT_SCHEMA = None
 
 
 def cmd_render(argv: Sequence[str]) -> int:
@@ -222,21 +227,22 @@ def cmd_render(argv: Sequence[str]) -> int:
             data = json.load(fh)
     except FileNotFoundError:
         raise BadReport(args.report, "no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadReport(args.report, f"not a JSON report: {e}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise BadReport(args.report, f"not a JSON report: {type(e).__name__}: {str(e)[:200]}") from None
     try:
         items = data["reports"] if isinstance(data, dict) and "reports" in data else [data]
-        reports = [Report.from_dict(d) for d in items]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise BadReport(args.report, f"not a sysscan report: {e}") from None
+        if not isinstance(items, list):
+            raise TypeError("'reports' is not a list")
+        for d in items:  # a saved report is untrusted input too (an artifact from a fork): the schema first
+            _check_saved_report(d)
+        # strings in a saved report reach terminals and files: no control or bidi characters (names from the
+        # binary were escaped when it was scanned; this holds for reports sysscan did not write)
+        reports = [terminal_safe(Report.from_dict(d), keep_whitespace=True) for d in items]
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise BadReport(args.report, f"not a sysscan report: {str(e)[:300]}") from None
     from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
-    many = None
-    if isinstance(data, dict) and "reports" in data:  # a multi-report document: its union is recomputed
-        from .render.aggregate import saved_lists
-
-        many = saved_lists(data)
-    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, many))
+    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
 
 
 def cmd_kernel(argv: Sequence[str]) -> int:
@@ -287,10 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library warnings would break "errors are one line on stderr"
-    from .cache import cmd_cache
-
-    commands = {"scan": cmd_scan, "render": cmd_render, "rules": cmd_rules, "kernel": cmd_kernel,
-                "cache": cmd_cache}
+    commands = {"scan": cmd_scan, "render": cmd_render, "rules": cmd_rules, "kernel": cmd_kernel}
     if argv and argv[0] in commands:
         cmd, rest = commands[argv[0]], argv[1:]
     else:

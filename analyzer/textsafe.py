@@ -30,39 +30,46 @@ def _esc(m: re.Match) -> str:
     return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
-def escape_controls(s: str) -> str:
-    """`s` with every control / bidi / invisible-format character replaced by a visible escape."""
-    return _UNSAFE.sub(_esc, s) if _UNSAFE.search(s) else s
+_UNSAFE_KEEP_WS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                             "\ufeff\ufff9-\ufffb]")
+
+
+def escape_controls(s: str, keep_whitespace: bool = False) -> str:
+    """`s` with every control / bidi / invisible-format character replaced by a visible escape. With
+    `keep_whitespace`, tab, newline and carriage return stay (string *values* such as a `write` buffer may hold
+    them; renderers quote those)."""
+    pat = _UNSAFE_KEEP_WS if keep_whitespace else _UNSAFE
+    return pat.sub(_esc, s) if pat.search(s) else s
 
 
 def has_controls(s: str) -> bool:
     return _UNSAFE.search(s) is not None
 
 
-def terminal_safe(obj):
+def terminal_safe(obj, keep_whitespace: bool = False):
     """A copy of a report (or any dataclass / list / dict tree) whose strings are all `escape_controls`-ed.
     Objects without unsafe strings are shared, not copied, so a clean report costs one walk."""
-    return _clean(obj)
+    return _clean(obj, keep_whitespace)
 
 
-def _clean(obj):
+def _clean(obj, ws: bool = False):
     if isinstance(obj, str):
-        return escape_controls(obj)
+        return escape_controls(obj, ws)
     if isinstance(obj, list):
-        out = [_clean(x) for x in obj]
+        out = [_clean(x, ws) for x in obj]
         return obj if all(a is b for a, b in zip(out, obj)) else out
     if isinstance(obj, tuple):
-        out = tuple(_clean(x) for x in obj)
+        out = tuple(_clean(x, ws) for x in obj)
         return obj if all(a is b for a, b in zip(out, obj)) else out
     if isinstance(obj, dict):
-        items = [(_clean(k), _clean(v)) for k, v in obj.items()]
+        items = [(_clean(k, ws), _clean(v, ws)) for k, v in obj.items()]
         same = all(k2 is k and v2 is v for (k2, v2), (k, v) in zip(items, obj.items()))
         return obj if same else dict(items)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         changed = {}
         for f in dataclasses.fields(obj):
             v = getattr(obj, f.name)
-            c = _clean(v)
+            c = _clean(v, ws)
             if c is not v:
                 changed[f.name] = c
         if not changed:

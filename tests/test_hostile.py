@@ -471,3 +471,44 @@ def test_header_check_answers_every_prefix_with_a_documented_error():
             check_header("x", data[:n])
         except SysscanError as e:
             assert e.exit_code in (3, 4, 5, 6) and "\n" not in str(e)
+
+
+# ---- saved reports are untrusted input too ------------------------------------------------------------------------
+
+def _crafted_reports(good: dict) -> dict[str, str]:
+    site = good["sites"][0]
+    num = site["number"]
+    return {
+        "deep nesting": "[" * 100000 + "]" * 100000,
+        "sites not a list": json.dumps({**good, "sites": "abc"}),
+        "bad hex": json.dumps({**good, "sites": [{**site, "address": "zz"}]}),
+        "huge int": json.dumps({**good, "sites": [{**site, "number": {**num, "values": [10 ** 400]}}]}),
+        "null binary": json.dumps({**good, "binary": None}),
+        "unknown status": json.dumps({**good, "sites": [{**site, "number": {**num, "status": "pwned"}}]}),
+        "string not a string": json.dumps({**good, "sites": [{**site, "number": {**num, "strings": {"0x1": 5}}}]}),
+        "a list": json.dumps([good]),
+        "reports not a list": json.dumps({"reports": 5}),
+        "control characters": json.dumps({**good, "binary": {**good["binary"], "path": "\x1b[2J\x1b]8;;x\x07",
+                                                             "name": "<script>\u202e"}}),
+    }
+
+
+def test_render_of_crafted_saved_reports_is_an_error_or_safe(tmp_path):
+    """`sysscan render` of a report from anywhere: exit 0 with safe output, or exit 9 and one line — in every
+    format, never a traceback or an internal error."""
+    from analyzer.render import RENDERERS
+
+    good = run(str(SAMPLE), "-f", "json")
+    assert good.returncode == 0
+    crafted = _crafted_reports(json.loads(good.stdout))
+    for name, text in crafted.items():
+        path = tmp_path / "r.json"
+        path.write_text(text)
+        for fmt in RENDERERS:
+            p = run("render", str(path), "-f", fmt)
+            assert p.returncode in (0, 9), (name, fmt, p.returncode, p.stderr)
+            assert "Traceback" not in p.stderr, (name, fmt)
+            if p.returncode:
+                assert len(p.stderr.strip().splitlines()) == 1 and str(path) in p.stderr, (name, fmt, p.stderr)
+            rest = SGR.sub("", p.stdout) if fmt == "table" else p.stdout
+            assert "\x1b" not in rest and "\u202e" not in rest and "\x07" not in rest, (name, fmt)
