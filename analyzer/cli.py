@@ -19,7 +19,7 @@ from .model import Report
 from .textsafe import terminal_safe
 
 FORMATS = ("table", "json", "sarif", "markdown", "html")
-SUBCOMMANDS = ("scan", "render", "rules", "kernel")
+SUBCOMMANDS = ("scan", "render", "rules", "kernel", "cache")
 
 
 def _parser_scan() -> argparse.ArgumentParser:
@@ -34,13 +34,17 @@ def _parser_scan() -> argparse.ArgumentParser:
                "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 10 limit hit "
                "before any report, 70 internal.",
     )
-    p.add_argument("paths", nargs="+", metavar="FILE", help="ELF file(s) to analyse (x86-64 or i386)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="ELF file(s) to analyse (x86-64 or i386), or directories: every ELF file under them")
     _kernel_args(p)
     from .rules.ci import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
 
     add_rule_args(p)
     _output_args(p)
     _limit_args(p)
+    from .batch import add_batch_args  # --jobs
+
+    add_batch_args(p)
     return p
 
 
@@ -53,7 +57,8 @@ def _kernel_args(p: argparse.ArgumentParser, scan: bool = True) -> None:
     g.add_argument("--graph", metavar="FILE",
                    help="write the site → entry → dispatcher → handler graph (.graphml, .dot or .json)")
     g.add_argument("--no-cache", action="store_true",
-                   help="do not read or write the kernel analysis cache ($XDG_CACHE_HOME/sysscan)")
+                   help="do not read or write the caches of results and kernel analyses ($XDG_CACHE_HOME/sysscan; "
+                        "'sysscan cache clear' empties them)")
 
 
 def _kernel_analysis(path: str, args: argparse.Namespace):
@@ -173,11 +178,17 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None) -> None:
+def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None, many=None) -> None:
     from .render.output import emit
 
+    extra = {}
+    if many is not None:  # several inputs or a directory: the union across binaries goes with the reports
+        from .render.aggregate import build_aggregate
+
+        extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped)
+
     def opts(to_terminal: bool) -> dict:
-        return {**_render_opts(args, to_terminal), "rules": ruleset}
+        return {**_render_opts(args, to_terminal), "rules": ruleset, **extra}
 
     emit(reports, args.format, args.output, opts)
 
@@ -191,14 +202,18 @@ def cmd_scan(argv: Sequence[str]) -> int:
         raise UsageError(args.graph, "--graph needs --vmlinux (the graph runs from each site into the kernel)")
     kernel = _kernel_analysis(args.vmlinux, args) if args.vmlinux else None
     options = ScanOptions(kernel=kernel)
-    reports = [_scan_limited(p, args, options) for p in args.paths]
+    from .batch import scan_for_cli  # directories, the worker pool, the result cache; failures on stderr
+
+    batch = scan_for_cli(args, options)
+    reports = batch.reports
     if args.graph:
         from .graph import build_graph, write_graph
 
         write_graph(build_graph(kernel, [s for r in reports for s in r.sites]), args.graph)
     from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
-    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
+    rc = finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, batch if batch.many else None))
+    return max(rc, batch.exit_code)  # a file that failed: the highest exit code among them (README)
 
 
 def _check_saved_report(doc) -> None:
@@ -242,7 +257,12 @@ def cmd_render(argv: Sequence[str]) -> int:
         raise BadReport(args.report, f"not a sysscan report: {str(e)[:300]}") from None
     from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
-    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset))
+    many = None
+    if isinstance(data, dict) and "reports" in data:  # a multi-report document: its union is recomputed
+        from .render.aggregate import saved_lists
+
+        many = saved_lists(data)
+    return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, many))
 
 
 def cmd_kernel(argv: Sequence[str]) -> int:
@@ -293,7 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import warnings
 
         warnings.simplefilter("ignore")  # library warnings would break "errors are one line on stderr"
-    commands = {"scan": cmd_scan, "render": cmd_render, "rules": cmd_rules, "kernel": cmd_kernel}
+    from .cache import cmd_cache
+
+    commands = {"scan": cmd_scan, "render": cmd_render, "rules": cmd_rules, "kernel": cmd_kernel,
+                "cache": cmd_cache}
     if argv and argv[0] in commands:
         cmd, rest = commands[argv[0]], argv[1:]
     else:
