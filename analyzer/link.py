@@ -19,8 +19,9 @@ def short_version(banner: str | None) -> str:
     m = re.search(r"Linux version (\S+)", banner)
     if not m:
         return banner[:80]
-    deb = re.search(r"Debian (\S+)", banner[m.end():])
-    return m.group(1) + (f" (Debian {deb.group(1)})" if deb else "")
+    # the banner names gcc's Debian version first ("gcc-12 (Debian 12.2.0-14…)"); the kernel's comes last
+    deb = re.findall(r"Debian (\d[^\s()]*)", banner[m.end():])
+    return m.group(1) + (f" (Debian {deb[-1]})" if deb else "")
 
 
 def kernel_summary(k) -> dict:

@@ -144,3 +144,11 @@ def test_console_script_installed():
     assert exe, "the sysscan console script is not installed (pip install -e .)"
     p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.startswith("sysscan ")
+
+
+def test_table_marks_baselined_findings(tmp_path):
+    saved = tmp_path / "old.json"
+    assert run(str(SAMPLE), "-f", "json", "-o", str(saved)).returncode == 0
+    p = run(str(SAMPLE), "--baseline", str(saved), "--fail-on", "low", "--width", "220")
+    assert p.returncode == 0, p.stderr  # every finding is in the baseline: nothing new gates the run
+    assert "unchanged" in p.stdout and "Findings" in p.stdout

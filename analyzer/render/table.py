@@ -156,6 +156,16 @@ def render(report: Report, opts: dict) -> str:
             line.append(x.function)
             line.append(": " + "; ".join(x.number.reasons[:2]), style="red")
             console.print(line)
+    if report.wrapper_calls:  # dynamic binaries: syscall(SYS_x, ...) through libc; the kernel entry is in libc
+        console.print(Text("Calls to library syscall wrappers", style="bold"))
+        for w in report.wrapper_calls:
+            line = Text(f"  {w.call_site:#x} ", style="cyan")
+            line.append(f"{w.function} → {w.callee}@{w.library}: ")
+            names = ", ".join(f"{r.nr}→{r.name or '??'}" for r in w.syscalls) or "?"
+            line.append(names, style=STATUS_STYLE[w.number.status])
+            if w.number.status != "resolved":
+                line.append(" (" + "; ".join(w.number.reasons[:2]) + ")", style="red")
+            console.print(line)
     notes = sorted({n for x in report.sites for n in x.notes})
     if notes and not verbose:
         for n in notes:
@@ -163,8 +173,9 @@ def render(report: Report, opts: dict) -> str:
 
     if report.syscalls:
         line = Text("syscalls: ", style="bold")
-        line.append(", ".join(f"{u.name or u.nr}" + (f"/{u.abi}" if u.abi != "x86_64" else "")
-                              for u in report.syscalls))
+        native = "x86_64" if report.binary.bits == 64 else "i386"
+        ordered = sorted(report.syscalls, key=lambda u: (u.abi != native, u.abi, u.nr))  # the binary's own ABI first
+        line.append(", ".join(f"{u.name or u.nr}" + (f"/{u.abi}" if u.abi != native else "") for u in ordered))
         console.print(line)
     if report.findings:
         ft = Table(title="Findings", box=box.SIMPLE_HEAD, title_justify="left")
@@ -172,9 +183,13 @@ def render(report: Report, opts: dict) -> str:
         ft.add_column("rule")
         ft.add_column("where", style="cyan")
         ft.add_column("message", overflow="fold")
-        for f in report.findings:
-            ft.add_row(Text(f.severity, style=SEVERITY_STYLE.get(f.severity, "")), Text(f.rule),
-                       Text(f"{f.site:#x} {f.function or ''}" if f.site is not None else "binary"), Text(f.message))
+        ft.add_column("baseline")
+        quiet = ("unchanged", "accepted")  # in the baseline or allowlisted: listed, dimmed, not counted
+        for f in sorted(report.findings, key=lambda f: f.baseline in quiet):
+            dim = f.baseline in quiet
+            ft.add_row(Text(f.severity, style="dim" if dim else SEVERITY_STYLE.get(f.severity, "")), Text(f.rule),
+                       Text(f"{f.site:#x} {f.function or ''}" if f.site is not None else "binary"),
+                       Text(f.message, style="dim" if dim else ""), Text(f.baseline or "", style="dim"))
         console.print(ft)
     for msg in report.incomplete[: (None if verbose else 3)]:
         console.print(Text("incomplete: " + msg, style="dim"))
