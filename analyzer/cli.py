@@ -207,9 +207,7 @@ def cmd_scan(argv: Sequence[str]) -> int:
     batch = scan_for_cli(args, options)
     reports = batch.reports
     if args.graph:
-        from .graph import build_graph, write_graph
-
-        write_graph(build_graph(kernel, [s for r in reports for s in r.sites]), args.graph)
+        _write_graph(kernel, [s for r in reports for s in r.sites], args.graph)
     from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
     rc = finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, batch if batch.many else None))
@@ -265,6 +263,17 @@ def cmd_render(argv: Sequence[str]) -> int:
     return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, many))
 
 
+def _write_graph(kernel, sites, path: str) -> None:
+    from .graph import build_graph, write_graph
+
+    try:
+        write_graph(build_graph(kernel, sites), path)
+    except ValueError as e:  # an extension we cannot write
+        raise UsageError(path, str(e)) from None
+    except OSError as e:
+        raise UsageError(path, f"cannot write the graph: {e.strerror or e}") from None
+
+
 def cmd_kernel(argv: Sequence[str]) -> int:
     """`sysscan kernel VMLINUX`: the kernel's recovered entries, dispatchers and syscall tables."""
     p = argparse.ArgumentParser(prog="sysscan kernel",
@@ -284,9 +293,7 @@ def cmd_kernel(argv: Sequence[str]) -> int:
 
         fill_sources(k)
     if args.graph:
-        from .graph import build_graph, write_graph
-
-        write_graph(build_graph(k), args.graph)
+        _write_graph(k, None, args.graph)
     from .render.kernel import render_kernel
 
     text = render_kernel(k, args.format, {"all": args.all, "width": args.width})

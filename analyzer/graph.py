@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 
 import networkx as nx
 
+from . import outfile
 from .kernel.model import X32_SYSCALL_BIT, EntryPoint, Handler, KernelAnalysis
 
 MAX_NUMBERS_IN_LINE = 3
@@ -188,18 +188,7 @@ def write_graph(graph: nx.DiGraph, path: str) -> str:
                           indent=1, sort_keys=True) + "\n"
     else:
         raise ValueError(f"unknown graph format {ext!r}: use .graphml, .dot or .json")
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".graph-", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    outfile.write_text(path, text)
     return fmt
 
 

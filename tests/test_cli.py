@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -152,3 +153,25 @@ def test_table_marks_baselined_findings(tmp_path):
     p = run(str(SAMPLE), "--baseline", str(saved), "--fail-on", "low", "--width", "220")
     assert p.returncode == 0, p.stderr  # every finding is in the baseline: nothing new gates the run
     assert "unchanged" in p.stdout and "Findings" in p.stdout
+
+
+def test_output_to_a_fifo_keeps_the_fifo(tmp_path):
+    """`-o /dev/null` (or any non-regular file) is written in place: an atomic rename would replace the device."""
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    p = run(str(SAMPLE), "-f", "json", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert json.loads(got[0])["summary"]["sites"] > 0
+
+
+def test_new_output_file_is_not_private(tmp_path):
+    out = tmp_path / "r.json"
+    assert run(str(SAMPLE), "-f", "json", "-o", str(out)).returncode == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) & 0o044  # readable by group/others under the usual umask

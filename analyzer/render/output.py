@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
+from .. import outfile
 from ..errors import UsageError
 from ..model import Report
 from . import EXTENSIONS, RENDERERS, render_all
@@ -81,20 +81,8 @@ def _safe_stem(name: str | None) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".sysscan-", dir=d)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        outfile.write_text(path, text)
     except OSError as e:
         raise UsageError(path, f"cannot write the report: {e.strerror or e}") from None
 

@@ -1,0 +1,39 @@
+"""Writing an output file the way a user expects: atomically for a regular file (a reader never sees half a
+report), but in place for anything else — `-o /dev/null`, `-o /dev/stdout` or a FIFO must stay what they are
+(an atomic rename over /dev/null would replace the device with a regular file)."""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+
+def write_text(path: str, text: str) -> None:
+    """Write `text` to `path`; raises OSError (callers turn it into their one-line error)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".sysscan-", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        if st is not None:
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))  # keep the mode of the file we replace
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a new report is readable like any new file
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
