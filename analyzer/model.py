@@ -175,6 +175,20 @@ class Rejected:
 
 
 @dataclass
+class WrapperCall:
+    """A call from this file to an imported library function that makes a system call with a parameter as its
+    number (libc's `syscall()`), in a dynamic binary: the number at the call. The kernel entry is in the library,
+    so this is not a Site; `number.register` is the wrapper's parameter ("rdi")."""
+
+    call_site: int = hexfield()
+    function: str = ""
+    callee: str = ""  # the imported function, e.g. "syscall"
+    library: str = ""  # the library that was analysed, e.g. "libc.so.6"
+    number: RegisterValue = field(default_factory=lambda: RegisterValue("rdi", "number"))
+    syscalls: list[SyscallRef] = field(default_factory=list)
+
+
+@dataclass
 class Summary:
     sites: int = 0
     resolved: int = 0
@@ -199,6 +213,7 @@ class Report:
     rejected: list[Rejected] = field(default_factory=list)
     kernel: dict | None = None  # the kernel analysis summary when --vmlinux was given
     incomplete: list[str] = field(default_factory=list)  # what was skipped and why
+    wrapper_calls: list[WrapperCall] = field(default_factory=list)  # dynamic binaries: calls to libc's syscall()
     tool: dict[str, str] = field(default_factory=lambda: {"name": "sysscan", "version": __version__})
     schema_version: str = SCHEMA_VERSION
 

@@ -342,6 +342,13 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
                           "analysed, reported unresolved")
     report.sites = sorted(sites, key=lambda s: s.address)
     report.rejected = [model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected]
+    if lb.needed and engine.interproc_enabled:  # calls to a library's own syscall wrappers (libc's syscall())
+        try:
+            from .values.wrappers import library_wrapper_calls
+
+            report.wrapper_calls = library_wrapper_calls(lb, engine, incomplete)
+        except Exception as e:  # noqa: BLE001 - an extra; never costs the sites
+            incomplete.append(f"calls to library syscall wrappers not analysed: {type(e).__name__}: {str(e)[:160]}")
     report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
     if options.kernel is not None:
         from .link import link_report  # the kernel stage: each site's path into this kernel

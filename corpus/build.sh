@@ -61,6 +61,8 @@ $CC -m32 $COMMON -static -o bin/i386_glibc_static src/hello.c
 # (inter-procedural resolution at the callers; angr for what data flow cannot follow)
 $CC $COMMON -fno-pie -no-pie -static -o bin/wrappers_glibc_static src/wrappers.c
 $MUSLCC $COMMON -static -o bin/wrappers_musl_static src/wrappers.c
+# dynamic PIE: syscall() is libc.so.6's, main reaches it through the PLT
+$CC $COMMON -fPIE -pie -o bin/wrappers_pie src/wrappers.c
 # the same without unwind tables (no FDEs), then stripped: no symbols, no .eh_frame,
 # function starts can only come from disassembly
 $MUSLCC $COMMON -static -fno-asynchronous-unwind-tables -fno-unwind-tables -o bin/wrappers_musl_nofde src/wrappers.c

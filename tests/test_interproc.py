@@ -229,3 +229,39 @@ def test_number_kept_across_a_call_uses_the_callees_real_clobbers(file):
         ValueEngine.interproc_enabled = True
     assert local.number.status != "resolved"
     assert any("clobbered by the call" in r for r in local.number.reasons)
+
+
+def test_dynamic_binary_calls_to_libc_syscall():
+    """wrappers_pie calls libc.so.6's syscall() through the PLT: the library is read (its syscall() takes the
+    number in rdi, found by data flow, not by name) and each call's number is reported in wrapper_calls."""
+    import os
+
+    if not os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"):
+        pytest.skip("needs the system's libc.so.6 (Debian 12 / glibc 2.36)")
+    r = scanned("bin/wrappers_pie")
+    exp = entry("bin/wrappers_pie")["wrapper_calls"]
+    got = {w.call_site: w for w in r.wrapper_calls}
+    assert len(got) == len(exp)
+    for e in exp:
+        w = got[int(e["call_site"], 16)]
+        assert w.callee == "syscall" and w.library == "libc.so.6" and w.function == e["function"]
+        assert w.number.values == e["number"] and w.number.status == "resolved"
+        assert [s.name for s in w.syscalls] == e["names"]
+    # static binaries have no such calls (their syscall() is a site of their own)
+    assert scanned("bin/wrappers_glibc_static").wrapper_calls == []
+
+
+def test_library_wrapper_detection_is_by_data_flow():
+    import os
+
+    from analyzer.values.wrappers import library_wrappers
+
+    path = "/lib/x86_64-linux-gnu/libc.so.6"
+    if not os.path.exists(path):
+        pytest.skip("needs the system's libc.so.6")
+    lw = library_wrappers(path)
+    from analyzer.values.atoms import EntryReg
+
+    assert lw.wrapper_input("syscall") == EntryReg("rdi")
+    for name in ("write", "getpid", "printf", "no_such_function"):
+        assert lw.wrapper_input(name) is None

@@ -18,6 +18,7 @@ reasons, and the value is `partial` rather than `resolved`.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -289,3 +290,215 @@ class Interproc:
         if len(provenance) > MAX_PROVENANCE:
             provenance = provenance[:MAX_PROVENANCE] + [f"… and {len(provenance) - MAX_PROVENANCE} more callers"]
         return RefinedSummary(tuple(sorted(consts)), tuple(reasons), (), tuple(provenance), tuple(callers))
+
+
+# ---- calls into a library's syscall wrappers (dynamic binaries) -------------------------------------------------
+LIB_DIRS = {
+    64: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"),
+    32: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib32", "/usr/lib32", "/lib", "/usr/lib"),
+}
+_LIB_CACHE: dict[tuple, object] = {}
+
+
+def _find_library(name: str, bits: int) -> str | None:
+    if "/" in name:
+        return name if os.path.isfile(name) else None
+    for d in LIB_DIRS[bits]:
+        p = os.path.join(d, name)
+        if os.path.isfile(p):
+            return p
+    return None
+
+
+class LibraryWrappers:
+    """Which exported functions of one library make a system call whose number is their own parameter.
+
+    Decided by the same data flow as everything else (the site's number holds EntryReg/EntryStack), only for the
+    functions the binary imports and only when their bytes hold a syscall instruction: for glibc that is
+    `syscall()` (number in rdi); nothing is matched by name. The library is read with a minimal ELF reader
+    (PT_LOAD segments and .dynsym): a full load of libc.so.6 would cost seconds per dynamic binary."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.memory, self.exports = _read_library(path)
+        self._memo: dict[str, object] = {}
+
+    def wrapper_input(self, name: str):
+        """The input atom (EntryReg/EntryStack) the exported function `name` uses as a syscall number, or None."""
+        if name in self._memo:
+            return self._memo[name]
+        atom = None
+        found = self.exports.get(name)
+        if found is not None and 0 < found[1] <= (1 << 16):
+            start, size = found
+            code = self.memory.read(start, size) or b""
+            if b"\x0f\x05" in code:
+                fd = FunctionDataflow(self.memory, start, start + size, 64, name)
+                for a, ins in sorted(fd.insns.items()):
+                    if ins.mnemonic != "syscall":
+                        continue
+                    st = fd.state_before(a)
+                    if st is None:
+                        continue
+                    atoms = [x for x in st.get("rax") if isinstance(x, (EntryReg, EntryStack))]
+                    if atoms:
+                        atom = atoms[0]
+                        break
+        self._memo[name] = atom
+        return atom
+
+
+def _read_library(path: str):
+    """(Memory of the PT_LOAD segments, {exported function name: (address, size)}) of a 64-bit ELF .so."""
+    import struct
+
+    from ..memory import Memory, Region
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a little-endian 64-bit ELF")
+    (phoff, shoff) = struct.unpack_from("<QQ", data, 0x20)
+    (phentsize, phnum, shentsize, shnum) = struct.unpack_from("<HHHH", data, 0x36)
+    regions = []
+    for i in range(phnum):
+        p_type, p_flags, p_off, p_vaddr, _pa, p_filesz, p_memsz, _al = struct.unpack_from(
+            "<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and p_filesz:
+            regions.append(Region(p_vaddr, data[p_off:p_off + p_filesz], True, bool(p_flags & 2),
+                                  bool(p_flags & 1), f"LOAD@{p_vaddr:#x}"))
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    exports: dict[str, tuple[int, int]] = {}
+    for sh in sections:
+        if sh[1] != 11:  # SHT_DYNSYM
+            continue
+        strtab = sections[sh[6]]
+        str_off = strtab[4]
+        for k in range(sh[5] // 24):
+            st_name, st_info, _other, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", data,
+                                                                                      sh[4] + k * 24)
+            if st_info & 0xF not in (2, 10) or not st_shndx or not st_value:  # FUNC / IFUNC, defined
+                continue
+            if st_info >> 4 not in (1, 2):  # GLOBAL / WEAK
+                continue
+            end = data.find(b"\0", str_off + st_name)
+            name = data[str_off + st_name:end].decode("utf-8", "replace")
+            exports.setdefault(name, (st_value, st_size))
+    return Memory(regions), exports
+
+
+def library_wrappers(path: str) -> LibraryWrappers:
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    lw = _LIB_CACHE.get(key)
+    if lw is None:
+        lw = _LIB_CACHE[key] = LibraryWrappers(path)
+    return lw
+
+
+def _import_stubs(lb) -> dict[int, str]:
+    """PLT stub (and `jmp *GOT` instruction) address -> imported name, from the jumps through GOT slots."""
+    stubs: dict[int, str] = {}
+    if lb.bits != 64 or not lb.imports:
+        return stubs
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        for m in re.finditer(rb"\xff\x25", data):
+            p = m.start()
+            if p + 6 > len(data):
+                break
+            slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
+            name = lb.imports.get(slot)
+            if name is None:
+                continue
+            start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
+            stubs[rng.start + start] = name
+            if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
+                stubs[rng.start + start - 4] = name
+    return stubs
+
+
+def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
+    """Calls from this file to an imported function that is a syscall wrapper in the library that provides it
+    (libc's `syscall(SYS_gettid)` from a dynamic binary): the number at each call, resolved like a wrapper site's
+    (through this file's own wrappers too). The kernel entry is in the library, so these are not sites."""
+    from ..model import RegisterValue, WrapperCall
+    from ..scan import name_syscall
+
+    if lb.bits != 64:
+        return []
+    stubs = _import_stubs(lb)
+    direct = _got_calls(lb)
+    wanted = sorted(set(stubs.values()) | {n for _, n in direct})
+    if not wanted:
+        return []
+    found: dict[str, tuple[object, str]] = {}
+    for lib in lb.needed:
+        path = _find_library(lib, lb.bits)
+        if path is None:
+            continue
+        try:
+            lw = library_wrappers(path)
+            for name in wanted:
+                if name not in found:
+                    atom = lw.wrapper_input(name)
+                    if atom is not None:
+                        found[name] = (atom, os.path.basename(path))
+        except Exception as e:  # noqa: BLE001 - a library we cannot analyse costs only this part
+            incomplete.append(f"library {lib} not analysed for syscall wrappers: {type(e).__name__}: {str(e)[:120]}")
+    if not found:
+        return []
+    if engine.interproc is None:
+        engine.interproc = Interproc(lb, engine)
+    ip = engine.interproc
+    calls: list[tuple] = []
+    for stub, name in sorted(stubs.items()):
+        if name in found:
+            calls.extend((cs, name) for cs in ip.index.callers(stub))
+    for at, name in direct:
+        if name in found:
+            f = ip.index.finder.function_for(at)
+            got = ip.index._confirm(f, at, "call", 6) if f is not None else None
+            if got is not None:
+                fd, state = got
+                from .interproc import CallSite
+
+                calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
+    out = []
+    mask = (1 << lb.bits) - 1
+    seen = set()
+    for cs, name in sorted(calls, key=lambda c: c[0].address):
+        if cs.address in seen:
+            continue
+        seen.add(cs.address)
+        atom, libname = found[name]
+        v = value_at_call(cs, atom, lb.bits)
+        s = ip.resolve_value(cs.function_start, cs.function, v, mask, MAX_DEPTH - 1)
+        reg = atom.reg if isinstance(atom, EntryReg) else f"[sp+{atom.offset:#x}]"
+        number = RegisterValue(register=reg, role="number", values=list(s.constants), status=s.status,
+                               reasons=list(s.reasons), provenance=list(s.provenance) or ["local"],
+                               callers=list(s.callers))
+        out.append(WrapperCall(call_site=cs.address, function=cs.function, callee=name, library=libname,
+                               number=number, syscalls=[name_syscall("x86_64", n) for n in s.constants]))
+    return out
+
+
+def _got_calls(lb) -> list[tuple[int, str]]:
+    """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name)."""
+    out = []
+    if lb.bits != 64 or not lb.imports:
+        return out
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        for m in re.finditer(rb"\xff\x15", data):
+            p = m.start()
+            if p + 6 > len(data):
+                break
+            slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
+            if slot in lb.imports:
+                out.append((rng.start + p, lb.imports[slot]))
+    return out

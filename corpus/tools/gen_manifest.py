@@ -285,11 +285,18 @@ GO_WRAPPERS = [
 ]
 
 
+# dynamic binaries: calls to libc's syscall() through the PLT, in the order
+# they appear in main (src/wrappers.c)
+WRAPPERS_PIE_LIBC_CALLS = [("main", "syscall", [39]), ("main", "syscall", [102]),
+                           ("main", "syscall", [1]), ("main", "syscall", [186])]
+
+
 def B(file, sources, arch, props, sites, decoy_funcs=None, twin=None,
-      complete=True, note=None, wrappers=None):
+      complete=True, note=None, wrappers=None, libcalls=None):
     return dict(file=file, sources=sources, arch=arch, properties=props,
                 sites=sites, decoy_funcs=decoy_funcs or {}, twin=twin,
-                complete=complete, note=note, wrappers=wrappers or [])
+                complete=complete, note=note, wrappers=wrappers or [],
+                libcalls=libcalls or [])
 
 
 def P(pie, static, stripped, libc, shared_object=False):
@@ -335,6 +342,9 @@ BINARIES = [
     B("bin/wrappers_musl_static", ["src/wrappers.c"], "x86_64", P(False, True, False, "musl"),
       WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + MUSL64_WRAPPERS_SITES,
       note="the same program with musl: syscall() and the __syscall_cp cancellation-point wrapper"),
+    B("bin/wrappers_pie", ["src/wrappers.c"], "x86_64", P(True, False, False, "glibc"),
+      WRAPPERS_SITES, libcalls=WRAPPERS_PIE_LIBC_CALLS,
+      note="dynamic: syscall() is in libc.so.6, called through the PLT (see wrapper_calls)"),
     B("bin/wrappers_musl_nofde", ["src/wrappers.c"], "x86_64", P(False, True, False, "musl"),
       WRAPPERS_SITES + WRAPPERS_LIBC_SYSCALL + MUSL64_WRAPPERS_SITES,
       note="built with -fno-asynchronous-unwind-tables -fno-unwind-tables: no FDEs"),
@@ -664,6 +674,23 @@ def build_entry(spec, problems):
         wrapper_sites.append(e)
         covered.add(found[0]["addr"])
 
+    wrapper_calls = []
+    if spec["libcalls"]:
+        for fname in sorted({f for f, _, _ in spec["libcalls"]}):
+            want = [c for c in spec["libcalls"] if c[0] == fname]
+            got = [i for i in insns if i["label"] == fname and
+                   any(re.match(r"^call [0-9a-f]+ <%s@plt>$" % re.escape(callee), i["text"])
+                       for _, callee, _ in want)]
+            if len(got) != len(want):
+                err("%s: objdump shows %d calls to %s, %d declared"
+                    % (fname, len(got), sorted({c for _, c, _ in want}), len(want)))
+                continue
+            for i, (_, callee, nums) in zip(got, want):
+                if "<%s@plt>" % callee not in i["text"]:
+                    err("call at %#x is not to %s@plt" % (i["addr"], callee))
+                wrapper_calls.append({"function": fname, "call_site": "%#x" % i["addr"], "callee": callee,
+                                      "number": nums, "names": [NAMES["x86_64"][n] for n in nums]})
+
     names = set()
     for e in out_sites:
         names.update(e.get("names", []))
@@ -686,6 +713,8 @@ def build_entry(spec, problems):
     }
     if wrapper_sites:
         entry["wrapper_sites"] = wrapper_sites
+    if wrapper_calls:
+        entry["wrapper_calls"] = wrapper_calls
     if spec["twin"]:
         entry["unstripped_twin"] = spec["twin"]
     if spec["note"]:
