@@ -37,7 +37,7 @@ WORKLOADS = {
     "/usr/bin/busybox": [["sh", "-c", BUSYBOX_SH], ["ls", "/"], ["cat", "/etc/hostname"], ["ionice", "-p", "1"],
                          ["nice", "true"], ["timeout", "1", "true"], ["hostname"], ["whoami"],
                          ["nslookup", "localhost", "127.0.0.1"]],
-    "/usr/bin/gofmt": [["-l", "/usr/lib/go-1.19/src/fmt"], ["-d", "/usr/lib/go-1.19/src/fmt/print.go"],
+    "/usr/lib/go-1.19/bin/gofmt": [["-l", "/usr/lib/go-1.19/src/fmt"], ["-d", "/usr/lib/go-1.19/src/fmt/print.go"],
                        ["-s", "-e", "/usr/lib/go-1.19/src/sort/sort.go"]],
 }
 DEFAULT = [CORPUS / n for n in ("hello_static", "hello_static_stripped", "idioms_glibc_static", "idioms_musl_static",
