@@ -526,6 +526,13 @@ def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: 
 
 # ---- the whole run ------------------------------------------------------------------------------------------------
 
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def _hash_all(paths: list[str], threads: int, max_size: int) -> dict[str, str]:
     """sha256 per path (hashlib releases the GIL: threads overlap the reads and the hashing). Files that are not
     regular or are over --max-size get none: never looked up, the scan gives their error."""
@@ -608,6 +615,8 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
                 done(p, doc)
         elif unique:
             preload()
+            # largest first (LPT): one big binary started last would otherwise finish alone, long after the rest
+            unique.sort(key=lambda p: (-_size(p), p))
             indexed = [(i, p, shas.get(p)) for i, p in enumerate(unique)]
             run_pool(indexed, options, limits, min(jobs, len(unique)), cache, okey,
                      lambda i, doc: done(unique[i], doc), progress)

@@ -235,7 +235,22 @@ def _hex(v: int) -> str:
     return f"{v:#x}"
 
 
+_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
 def _encode(obj: Any, hexed: bool = False) -> Any:
+    t = type(obj)  # exact types first: a report is thousands of small values, and this runs for each
+    if t is str or obj is None or t is bool or t is float:
+        return obj
+    if t is int:
+        return _hex(obj) if hexed else obj
+    if t is list or t is tuple:
+        return [_encode(v, hexed) for v in obj]
+    spec = _FIELDS.get(t)
+    if spec is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        spec = _FIELDS[t] = tuple((f.name, f.metadata.get("hex", False)) for f in dataclasses.fields(obj))
+    if spec is not None:
+        return {name: _encode(getattr(obj, name), h) for name, h in spec}
     if dataclasses.is_dataclass(obj):
         return {f.name: _encode(getattr(obj, f.name), f.metadata.get("hex", False)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
