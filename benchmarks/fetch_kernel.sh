@@ -34,7 +34,8 @@ fi
 dbg_pkg=""
 # versioned packages only (linux-image-6.1.0-56-..., linux-image-6.12.117+deb12-...), not the meta-packages
 for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}\\.[0-9][.0-9+a-z-]*-cloud-amd64-dbg\$" | awk '{print $1}'); do
-    if apt-cache show "$p" 2>/dev/null | grep -qx "Version: $src_ver"; then dbg_pkg="$p"; fi
+    # not `grep -q`: it exits at the first match, apt-cache then dies of SIGPIPE and pipefail fails the test
+    if apt-cache show "$p" 2>/dev/null | grep -x "Version: $src_ver" >/dev/null; then dbg_pkg="$p"; fi
 done
 if [[ -z "$dbg_pkg" ]]; then
     log "no linux-image-$series*-cloud-amd64-dbg package with version $src_ver"; exit 1
