@@ -11,6 +11,7 @@ byte-for-byte reproducible: no timestamps, and every format carries the tool ver
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -34,8 +35,9 @@ KERNEL_FORMATS = ("json", "sarif", "markdown", "html")
 KERNEL_TAG = "vmlinux-6.1"
 
 
-def build() -> dict[str, str]:
-    """File name (in reports/) -> content."""
+def build(checking: bool = False) -> dict[str, str]:
+    """File name (in reports/) -> content. When `checking`, the kernel-linked samples are included only if the
+    kernel is the one they were made from (the archive moves on; a newer 6.1 build is not a stale sample)."""
     from analyzer.render import EXTENSIONS, render_all
     from analyzer.rules import shipped_rules
     from analyzer.scan import scan_file
@@ -55,8 +57,16 @@ def build() -> dict[str, str]:
     out["corpus.html"] = render_all(reports, "html", opts)
     vmlinux = os.environ.get(KERNEL_ENV)
     if vmlinux:
-        out.update(build_kernel(vmlinux, opts))
+        out.update(build_kernel(vmlinux, opts, checking))
     return out
+
+
+def committed_kernel_sha256() -> str | None:
+    saved = ROOT / "reports" / f"{Path(KERNEL_BINARY).name}.{KERNEL_TAG}.json"
+    try:
+        return (json.loads(saved.read_text(encoding="utf-8")).get("kernel") or {}).get("sha256")
+    except (OSError, ValueError):
+        return None
 
 
 def kernel_names() -> set[str]:
@@ -65,7 +75,7 @@ def kernel_names() -> set[str]:
     return {f"{Path(KERNEL_BINARY).name}.{KERNEL_TAG}.{EXTENSIONS[f]}" for f in KERNEL_FORMATS}
 
 
-def build_kernel(vmlinux: str, opts: dict) -> dict[str, str]:
+def build_kernel(vmlinux: str, opts: dict, checking: bool = False) -> dict[str, str]:
     """rules_risky linked into the given kernel; the vmlinux path (machine-specific) is reduced to its name."""
     from analyzer.kernel import analyze_kernel
     from analyzer.render import EXTENSIONS, render_all
@@ -73,6 +83,8 @@ def build_kernel(vmlinux: str, opts: dict) -> dict[str, str]:
     from analyzer.scan import ScanOptions, scan_file
 
     analysis = analyze_kernel(vmlinux)
+    if checking and analysis.sha256 != committed_kernel_sha256():
+        return {}
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
@@ -100,7 +112,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="only compare; exit 1 if a report is not current")
     args = ap.parse_args(argv)
-    files = build()
+    files = build(checking=args.check)
     if args.check:
         bad = stale(files)
         for b in bad:
