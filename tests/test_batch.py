@@ -317,3 +317,23 @@ def test_cli_several_files_continue_past_a_missing_one(tmp_path):
 def test_jobs_is_validated(bad):
     p = run(str(BIN / "i386_raw"), *bad)
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_cli_directory_with_a_kernel_pool_and_cache(tree, tmp_path):
+    """--vmlinux with many files: the kernel is analysed once and shared by the workers; the kernel's hash is part
+    of the result cache key (another kernel: another entry), and warm output equals cold."""
+    synth = CORPUS / "kernel" / "bin"
+    args = [str(tree), "-f", "json", "-j", "2"]
+    cold = run(*args, "--vmlinux", str(synth / "vmlinux-switch"))
+    warm = run(*args, "--vmlinux", str(synth / "vmlinux-switch"))
+    assert cold.returncode == warm.returncode == 0, cold.stderr
+    assert cold.stdout == warm.stdout
+    doc = json.loads(cold.stdout)
+    assert {r["table"]["source"] for r in doc["reports"]} == {"vmlinux"}
+    assert any(s["kernel"] for r in doc["reports"] for s in r["sites"])
+    other = run(*args, "--vmlinux", str(synth / "vmlinux-table"))
+    assert other.returncode == 0
+    assert {r["kernel"]["sha256"] for r in json.loads(other.stdout)["reports"]} != \
+        {r["kernel"]["sha256"] for r in doc["reports"]}
+    entries = list((tmp_path / "xdg" / "sysscan" / "reports").rglob("*.json"))
+    assert len(entries) == 6  # 3 files x 2 kernels
