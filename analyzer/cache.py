@@ -282,10 +282,27 @@ def cacheable_text(text: str) -> bool:
 
 # ---- small derived data (parsed rule files) -------------------------------------------------------------------------
 
+DERIVED_VERSIONS_KEPT = 4
+"""Derived entries are grouped by code fingerprint (derived/KIND/FINGERPRINT/); only the most recently written
+few fingerprints are kept, so an often edited checkout does not grow the directory without bound."""
+
+
 def _derived_path(kind: str, source: str) -> tuple[str, str]:
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
     key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{code_fingerprint()}\0{kind}\0{digest}".encode()).hexdigest()
-    return os.path.join(base_dir(), "derived", kind, key + ".json"), digest
+    return os.path.join(base_dir(), "derived", kind, code_fingerprint(), key + ".json"), digest
+
+
+def _prune_derived_versions(kind_dir: str, keep: int = DERIVED_VERSIONS_KEPT) -> None:
+    import shutil
+
+    try:
+        subdirs = [e for e in os.scandir(kind_dir) if e.is_dir(follow_symlinks=False)]
+        subdirs.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime, reverse=True)
+    except OSError:
+        return
+    for e in subdirs[keep:]:
+        shutil.rmtree(e.path, ignore_errors=True)
 
 
 def derived_get(kind: str, source: str):
@@ -317,6 +334,7 @@ def derived_put(kind: str, source: str, value) -> None:
         head = json.dumps({"source_sha256": digest, "code": code_fingerprint(),
                            "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
         d = os.path.dirname(path)
+        new_version = not os.path.isdir(d)
         os.makedirs(d, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=d)
         try:
@@ -326,6 +344,8 @@ def derived_put(kind: str, source: str, value) -> None:
         except BaseException:
             ResultCache._unlink(tmp)
             raise
+        if new_version:
+            _prune_derived_versions(os.path.dirname(d))
     except (OSError, TypeError, ValueError):
         pass
 

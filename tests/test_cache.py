@@ -170,9 +170,20 @@ def test_derived_cache_round_trip_and_corruption(xdg):
     C.derived_put("rule", "text", {"a": [1, 2]})
     assert C.derived_get("rule", "text") == {"a": [1, 2]}
     assert C.derived_get("rule", "other text") is None
-    [f] = list((xdg / "sysscan" / "derived" / "rule").glob("*.json"))
+    [f] = list((xdg / "sysscan" / "derived" / "rule").rglob("*.json"))
     f.write_bytes(f.read_bytes()[:-2])
     assert C.derived_get("rule", "text") is None
+
+
+def test_derived_cache_keeps_only_recent_code_versions(xdg, monkeypatch):
+    for i in range(C.DERIVED_VERSIONS_KEPT + 3):
+        monkeypatch.setattr(C, "_CODE_FP", f"fp{i:02d}")  # as if the code had changed between runs
+        C.derived_put("rule", "text", {"i": i})
+        d = xdg / "sysscan" / "derived" / "rule" / f"fp{i:02d}"
+        os.utime(d, (1000 + i, 1000 + i))
+    kept = sorted(p.name for p in (xdg / "sysscan" / "derived" / "rule").iterdir())
+    assert len(kept) <= C.DERIVED_VERSIONS_KEPT + 1 and kept[-1] == f"fp{C.DERIVED_VERSIONS_KEPT + 2:02d}"
+    assert C.derived_get("rule", "text") == {"i": C.DERIVED_VERSIONS_KEPT + 2}
 
 
 # ---- through the command line -------------------------------------------------------------------------------------
