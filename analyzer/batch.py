@@ -404,7 +404,9 @@ class _Worker:
 
         self.conn, child = ctx.Pipe(duplex=True)
         self.err = tempfile.TemporaryFile()
-        self.proc = ctx.Process(target=_worker_main, args=(child, *args, self.err.fileno()), daemon=True)
+        # not daemonic: with --max-memory a worker forks a capped child per binary (limits.run_isolated), which
+        # multiprocessing forbids to daemons. A worker whose parent is gone reads EOF on its pipe and exits.
+        self.proc = ctx.Process(target=_worker_main, args=(child, *args, self.err.fileno()), daemon=False)
         self.proc.start()
         child.close()
         self.job: tuple[int, str, str | None] | None = None

@@ -337,3 +337,11 @@ def test_cli_directory_with_a_kernel_pool_and_cache(tree, tmp_path):
         {r["kernel"]["sha256"] for r in doc["reports"]}
     entries = list((tmp_path / "xdg" / "sysscan" / "reports").rglob("*.json"))
     assert len(entries) == 6  # 3 files x 2 kernels
+
+
+def test_cli_directory_with_max_memory_matches_plain(tree):
+    """--max-memory with a pool: each binary in its own capped child of a worker; same reports."""
+    plain = run(str(tree), "-f", "json", "-j", "2", "--no-cache")
+    capped = run(str(tree), "-f", "json", "-j", "2", "--no-cache", "--max-memory", "4096")
+    assert plain.returncode == capped.returncode == 0, capped.stderr
+    assert plain.stdout == capped.stdout
