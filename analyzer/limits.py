@@ -42,9 +42,10 @@ DEFAULT_FUNCTION_SECONDS = 10.0
 """Seconds for one function in the expensive (angr) stages."""
 DEFAULT_MAX_SIZE = 2 << 30
 """Largest input file read at all (`--max-size`), bytes."""
-DEFAULT_MAX_SITES = 10000
+DEFAULT_MAX_SITES = 5000
 """Most sites analysed and reported per binary: a file flooded with syscall bytes would otherwise make a report
-(and rules, and rendering) far past any time budget. Real binaries have tens to a few hundred."""
+(and rules, and rendering) far past any time budget — writing the report of 5000 sites alone takes a few
+seconds after the deadline. Real binaries have tens to a few hundred."""
 HARD_STOP_GRACE = 10.0
 """Seconds past the budget after which a worker that stopped checking its deadline is killed."""
 
