@@ -361,11 +361,37 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, err_fd) -> None:
+_PARENT_ENDS: set[int] = set()
+"""File descriptors of the parent's ends of the live workers' pipes: a new worker closes its inherited copies,
+or a worker would keep its own pipe open and never see EOF when the parent dies."""
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker if the parent process dies (a killed `sysscan` leaves no worker running on)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, err_fd, close_fds=(),
+                 parent=None) -> None:
     """A worker process: jobs in (index, path, sha), documents out (as compact JSON text), until told to stop."""
     import signal
 
     try:
+        _die_with_parent()
+        if parent is not None and os.getppid() != parent:
+            return  # the parent died before PR_SET_PDEATHSIG was in place
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops us
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -404,9 +430,13 @@ class _Worker:
 
         self.conn, child = ctx.Pipe(duplex=True)
         self.err = tempfile.TemporaryFile()
+        self._fd = self.conn.fileno()
+        _PARENT_ENDS.add(self._fd)
         # not daemonic: with --max-memory a worker forks a capped child per binary (limits.run_isolated), which
-        # multiprocessing forbids to daemons. A worker whose parent is gone reads EOF on its pipe and exits.
-        self.proc = ctx.Process(target=_worker_main, args=(child, *args, self.err.fileno()), daemon=False)
+        # multiprocessing forbids to daemons. A worker whose parent is gone is killed (PR_SET_PDEATHSIG) or reads
+        # EOF on its pipe and exits.
+        self.proc = ctx.Process(target=_worker_main, args=(child, *args, self.err.fileno()),
+                                kwargs={"close_fds": sorted(_PARENT_ENDS), "parent": os.getpid()}, daemon=False)
         self.proc.start()
         child.close()
         self.job: tuple[int, str, str | None] | None = None
@@ -438,6 +468,7 @@ class _Worker:
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(5)
+        _PARENT_ENDS.discard(self._fd)
         self.conn.close()
         self.err.close()
 
