@@ -345,3 +345,53 @@ def test_cli_directory_with_max_memory_matches_plain(tree):
     capped = run(str(tree), "-f", "json", "-j", "2", "--no-cache", "--max-memory", "4096")
     assert plain.returncode == capped.returncode == 0, capped.stderr
     assert plain.stdout == capped.stdout
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie nobody reaped has stopped running
+
+
+def _run_and_hang(path: str) -> None:
+    import analyzer.scan as scan
+
+    def hang(lb, **kw):
+        while True:
+            time.sleep(1)
+
+    scan.find_sites = hang
+    batch.scan_paths([path], jobs=2)
+
+
+def test_no_worker_outlives_a_killed_parent(tmp_path):
+    import multiprocessing
+
+    parent = multiprocessing.get_context("fork").Process(target=_run_and_hang, args=(str(_victims(tmp_path)),))
+    parent.start()
+    deadline = time.monotonic() + 60
+    while len(_children(parent.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _children(parent.pid)
+    assert len(workers) == 2
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.join(10)
+    deadline = time.monotonic() + 20
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(map(_alive, workers))
