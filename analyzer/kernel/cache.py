@@ -26,7 +26,14 @@ def cache_dir() -> str:
 
 def _file(sha256: str, build_id: str | None) -> str:
     bid = (build_id or "nobuildid")[:16]
-    return os.path.join(cache_dir(), f"{sha256[:32]}-{bid}-v{__version__}.json")
+    return os.path.join(cache_dir(), f"{sha256[:32]}-{bid}-v{__version__}-{_code()}.json")
+
+
+def _code() -> str:
+    """The analyzer's code fingerprint: an edited checkout must not be served analyses its old code made."""
+    from ..cache import code_fingerprint
+
+    return code_fingerprint()
 
 
 def load(sha256: str, build_id: str | None) -> KernelAnalysis | None:
@@ -37,7 +44,7 @@ def load(sha256: str, build_id: str | None) -> KernelAnalysis | None:
     except (OSError, ValueError):
         return None
     try:
-        if d.get("format") != FORMAT or d.get("tool_version") != __version__:
+        if d.get("format") != FORMAT or d.get("tool_version") != __version__ or d.get("code") != _code():
             return None
         a = d["analysis"]
         if a.get("sha256") != sha256 or a.get("build_id") != build_id:
@@ -54,7 +61,8 @@ def store(analysis: KernelAnalysis) -> str | None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
         try:
-            text = json.dumps({"format": FORMAT, "tool_version": __version__, "analysis": analysis.to_dict()},
+            text = json.dumps({"format": FORMAT, "tool_version": __version__, "code": _code(),
+                               "analysis": analysis.to_dict()},
                               separators=(",", ":"))  # dumps, not dump: only dumps uses the C encoder
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)

@@ -2,6 +2,8 @@
 implementation it calls, and its signature from the ftrace syscall metadata."""
 from __future__ import annotations
 
+import os
+
 from .code import Code
 from .image import KernelImage
 
@@ -123,6 +125,7 @@ class HandlerInfo:
                 # like one; the first callee of a small handler is as often a helper (rcu, locks), so no guess
                 pick = next((c for c in callees
                              if c[0].startswith(("ksys_", "do_", "__do_", "__sys_", "vfs_", "kernel_"))), None)
+                pick = pick or _named_like(name, callees)
             if pick is None:
                 break  # the body is inlined into this function: it is the implementation
             out.append(pick)
@@ -182,3 +185,18 @@ class HandlerInfo:
         if name is None:
             return None
         return self.metadata().get("sys_" + name)
+
+
+def _named_like(name: str | None, callees: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """The callee whose name starts like the syscall's (process_vm_readv -> process_vm_rw), at least one whole
+    word of it: a shared prefix says "implementation"; an unrelated first callee (__rcu_read_lock) does not."""
+    if not name:
+        return None
+    first = name.split("_")[0]
+    best, best_len = None, 0
+    for c in callees:
+        cn = c[0].lstrip("_")
+        n = len(os.path.commonprefix([cn, name]))
+        if n >= max(len(first), 4) and n > best_len:
+            best, best_len = c, n
+    return best
