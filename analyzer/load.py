@@ -355,6 +355,18 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
     except Exception:  # LIEF may fail on corrupt relocation tables; names are a nicety
         pass
 
+    if stripped and go is None and _sparse(functions, exec_ranges):
+        # No symbols, no FDEs, no pclntab (hand-stripped, section headers gone, -fno-asynchronous-unwind-tables):
+        # find function starts by disassembly, so that sites and callers get real function bounds.
+        try:
+            from .values.interproc import discover_starts
+
+            for start in discover_starts(memory, exec_ranges, bits):
+                if start not in functions:
+                    functions[start] = Function(start, 0, symbols.get(start, f"sub_{start:x}"), "discovered")
+        except Exception as e:  # noqa: BLE001 - discovery is a nicety
+            notes.append(f"function discovery by disassembly failed: {type(e).__name__}")
+
     # Close open-ended functions at the next start (or the end of their executable range).
     starts = sorted(functions)
     final: list[Function] = []
@@ -430,6 +442,13 @@ def _go_functions(binary, memory: Memory, in_exec, functions: dict[int, Function
     return info
 
 
+def _sparse(functions: dict, exec_ranges: list[ExecRange]) -> bool:
+    """Only the entry point, or fewer known functions than one per 16 KB of code: too few for sites and callers
+    to have real bounds."""
+    code = sum(r.end - r.start for r in exec_ranges)
+    return len(functions) <= 1 or len(functions) * 16384 < code
+
+
 def _better_name(new: str, old: str) -> bool:
     """Prefer public names over local/compiler ones (`write` over `__libc_write`, `f` over `f.cold`)."""
     def rank(n: str) -> tuple:
@@ -444,24 +463,34 @@ def _eh_frame_functions(binary, memory: Memory) -> list[tuple[int, int]]:
     FDEs that could be read before it."""
     out: list[tuple[int, int]] = []
     try:
-        _eh_frame_walk(binary, out)
+        _eh_frame_walk(binary, out, memory)
     except Exception:  # noqa: BLE001 - a corrupt .eh_frame costs us function starts, never the scan
         pass
     return out
 
 
-def _eh_frame_walk(binary, out: list[tuple[int, int]]) -> None:
+def _eh_frame_walk(binary, out: list[tuple[int, int]], memory: Memory | None = None) -> None:
     sec = binary.get_section(".eh_frame")
+    stop_at_zero = False
     if sec is None or not sec.size:
-        return
-    data = bytes(sec.content)
-    base = sec.virtual_address
+        # No section headers (sstrip) or no .eh_frame section: PT_GNU_EH_FRAME still points at .eh_frame_hdr,
+        # whose eh_frame_ptr gives where .eh_frame starts; its end is the zero terminator.
+        found = _eh_frame_via_hdr(binary, memory) if memory is not None else None
+        if found is None:
+            return
+        base, data = found
+        stop_at_zero = True
+    else:
+        data = bytes(sec.content)
+        base = sec.virtual_address
     cie_enc: dict[int, int] = {}
     off = 0
     n = len(data)
     while off + 4 <= n:
         (length,) = struct.unpack_from("<I", data, off)
         if length == 0:
+            if stop_at_zero:
+                break
             off += 4
             continue
         hdr = 4
@@ -489,6 +518,31 @@ def _eh_frame_walk(binary, out: list[tuple[int, int]]) -> None:
             if start is not None and size is not None and 0 < size < (1 << 24):
                 out.append((start & ((1 << 64) - 1), (start + size) & ((1 << 64) - 1)))
         off = end
+
+
+def _eh_frame_via_hdr(binary, memory: Memory) -> tuple[int, bytes] | None:
+    """(address, bytes from there to the end of its segment) of .eh_frame, found through PT_GNU_EH_FRAME."""
+    import lief
+
+    for seg in binary.segments:
+        if seg.type != lief.ELF.Segment.TYPE.GNU_EH_FRAME:
+            continue
+        hdr = seg.virtual_address
+        raw = memory.read(hdr, 12)
+        if raw is None or raw[0] != 1:  # version 1
+            return None
+        enc = raw[1]
+        ptr = _read_encoded(raw, 4, enc, hdr + 4)
+        if ptr is None:
+            return None
+        if enc & 0x70 == 0x30:  # datarel: relative to the start of .eh_frame_hdr
+            ptr = hdr + (ptr - (hdr + 4) if enc & 0x70 == 0x10 else ptr)
+        ptr &= (1 << 64) - 1
+        region = memory.region_of(ptr)
+        if region is None:
+            return None
+        return ptr, memory.read(ptr, region.end - ptr) or b""
+    return None
 
 
 def _uleb(data: bytes, p: int) -> tuple[int, int]:

@@ -21,6 +21,7 @@ Scope and soundness:
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from ..limits import BudgetExceeded, function_budget
@@ -29,6 +30,9 @@ MAX_VALUES = 32
 MAX_STEPS = 400
 MAX_ACTIVE = 64
 FUNCTION_SECONDS = 5.0
+MAX_FUNCTIONS = 24
+TOTAL_SECONDS = 30.0
+"""angr's budget per binary: a binary whose functions are all guesses must not cost minutes of angr."""
 QUIET = ("angr", "cle", "pyvex", "claripy", "archinfo", "ailment")
 
 
@@ -41,6 +45,7 @@ class AngrFallback:
         self._failed: str | None = None
         self.stats = {"functions": 0, "resolved": 0, "partial": 0, "failed": 0, "seconds": 0.0}
         self._memo: dict[tuple[int, int, str], tuple[tuple[int, ...], bool, str | None]] = {}
+        self._stop_at = 0.0
 
     def _load(self):
         if self._project is None and self._failed is None:
@@ -66,11 +71,17 @@ class AngrFallback:
         return self._memo[key]
 
     def _number_at(self, fstart: int, site: int, reg: str):
+        if self.stats["functions"] >= MAX_FUNCTIONS or self.stats["seconds"] >= TOTAL_SECONDS:
+            return (), False, (f"angr not tried: its budget for this binary ({MAX_FUNCTIONS} functions, "
+                               f"{TOTAL_SECONDS:g}s) is spent")
         proj = self._load()
         if proj is None:
             return (), False, self._failed
         self.stats["functions"] += 1
         t0 = time.monotonic()
+        self._stop_at = t0 + self.seconds
+        old_hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_budget(old_hook)  # the alarm may fire inside a destructor (z3's __del__)
         try:
             with function_budget(self.deadline, self.seconds):
                 out = self._explore(proj, fstart, site, reg)
@@ -78,6 +89,8 @@ class AngrFallback:
             out = (), False, f"angr: time budget of {self.seconds:g}s exhausted"
         except Exception as e:  # noqa: BLE001 - contained to this function
             out = (), False, f"angr failed: {type(e).__name__}: {str(e)[:160]}"
+        finally:
+            sys.unraisablehook = old_hook
         self.stats["seconds"] += time.monotonic() - t0
         vals, complete, _why = out
         if vals:
@@ -134,6 +147,8 @@ class AngrFallback:
         while simgr.active and steps < MAX_STEPS:
             if self.deadline is not None and self.deadline.expired():
                 break
+            if time.monotonic() > self._stop_at:  # the alarm can be swallowed (raised inside a __del__)
+                raise BudgetExceeded("angr step loop")
             steps += 1
             at_site = [s for s in simgr.active if s.addr == site]
             for s in at_site:
@@ -168,6 +183,16 @@ class AngrFallback:
                 parts.append("no path reached the site")
             why = "angr: " + "; ".join(parts) if parts else None
         return tuple(sorted(values)), complete, why
+
+
+def _quiet_budget(previous):
+    """An unraisable-exception hook that drops the time budget's exception (raised by the alarm inside a
+    destructor, where Python can only print it) and passes everything else on."""
+    def hook(info):
+        if isinstance(info.exc_value, BudgetExceeded):
+            return
+        previous(info)
+    return hook
 
 
 def _overlaps(lo: int, hi: int, ranges: list[tuple[int, int]]) -> bool:

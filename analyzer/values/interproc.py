@@ -113,49 +113,57 @@ class FunctionFinder:
 
     def _discover(self) -> list[int]:
         lb = self.lb
-        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
         starts = {f.start for f in lb.functions}
-        boundary: dict[int, bytearray] = {}
-        calls: list[int] = []
-        for rng in lb.exec_ranges:
-            data = lb.memory.read(rng.start, rng.end - rng.start)
-            if not data:
-                continue
-            bits = bytearray(len(data))
-            boundary[rng.start] = bits
-            off = 0
-            n = len(data)
-            while off < n:
-                last = off
-                for a, sz, m, op in md.disasm_lite(data[off:off + 65536], rng.start + off):
-                    bits[a - rng.start] = 1
-                    if m == "call" and op.startswith("0x"):
-                        calls.append(int(op, 16))
-                    last = a - rng.start + sz
-                off = last if last > off else off + 1
-        spans = [(r.start, r.end) for r in lb.exec_ranges]
-
-        def on_boundary(t: int) -> bool:
-            for lo, hi in spans:
-                if lo <= t < hi:
-                    b = boundary.get(lo)
-                    return bool(b is not None and b[t - lo])
-            return False
-
-        found = {t for t in calls if on_boundary(t)}
-        width = lb.bits // 8
-        fmt = "<Q" if width == 8 else "<I"
-        lo_all = min((lo for lo, _ in spans), default=0)
-        hi_all = max((hi for _, hi in spans), default=0)
-        for r in lb.memory.regions:
-            if r.executable or not r.readable:
-                continue
-            data = r.data[: len(r.data) - len(r.data) % width]
-            for (v,) in struct.iter_unpack(fmt, data):
-                if lo_all <= v < hi_all and v not in found and on_boundary(v):
-                    found.add(v)
+        found = discover_starts(lb.memory, lb.exec_ranges, lb.bits)
         self.discovered = len(found - starts)
         return sorted(starts | found)
+
+
+def discover_starts(memory, exec_ranges, bits: int) -> set[int]:
+    """Function starts by disassembly: a linear sweep of the executable ranges marks instruction boundaries;
+    `call rel32` targets on boundaries and code addresses stored as aligned words in data (function pointer
+    tables) that fall on boundaries are starts."""
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32)
+    boundary: dict[int, bytearray] = {}
+    calls: list[int] = []
+    for rng in exec_ranges:
+        data = memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        marks = bytearray(len(data))
+        boundary[rng.start] = marks
+        off = 0
+        n = len(data)
+        while off < n:
+            last = off
+            for a, sz, m, op in md.disasm_lite(data[off:off + 65536], rng.start + off):
+                marks[a - rng.start] = 1
+                if m == "call" and op.startswith("0x"):
+                    calls.append(int(op, 16))
+                last = a - rng.start + sz
+            off = last if last > off else off + 1
+    spans = [(r.start, r.end) for r in exec_ranges]
+
+    def on_boundary(t: int) -> bool:
+        for lo, hi in spans:
+            if lo <= t < hi:
+                b = boundary.get(lo)
+                return bool(b is not None and b[t - lo])
+        return False
+
+    found = {t for t in calls if on_boundary(t)}
+    width = bits // 8
+    fmt = "<Q" if width == 8 else "<I"
+    lo_all = min((lo for lo, _ in spans), default=0)
+    hi_all = max((hi for _, hi in spans), default=0)
+    for r in memory.regions:
+        if r.executable or not r.readable:
+            continue
+        data = r.data[: len(r.data) - len(r.data) % width]
+        for (v,) in struct.iter_unpack(fmt, data):
+            if lo_all <= v < hi_all and v not in found and on_boundary(v):
+                found.add(v)
+    return found
 
 
 class CallerIndex:
@@ -403,8 +411,8 @@ class ClobberSummaries:
         if target in lb.imports:
             return self.default  # a PLT stub: the callee is in another file
         f = lb.function_at(target)
-        if f is None or f.start != target or f.source not in ("symbol", "eh_frame"):
-            return self.default  # without an exact extent a `ret` may be missing from what we decode
+        if f is None or f.start != target or f.source not in ("symbol", "eh_frame", "discovered"):
+            return self.default  # without a known start (or extent) a `ret` may be missing from what we decode
         if f.end - f.start > MAX_SUMMARY_BYTES:
             return self.default
         self.computed += 1

@@ -138,8 +138,10 @@ class WrapperResolver:
 
 
 HOPELESS_FOR_ANGR = ("writable memory", "parameter", "at entry of", "caller's stack", "thread-local",
-                     "reached only by an indirect jump", "not reached when decoding", "return value of")
-"""Local reasons angr cannot do better on: it treats inputs, writable memory and call results as unknown too."""
+                     "reached only by an indirect jump", "not reached when decoding", "return value of",
+                     "clobbered by the call")
+"""Local reasons angr cannot do better on: it treats inputs, writable memory and call results as unknown too,
+and it does not follow calls (what a callee clobbers is the clobber summaries' job)."""
 
 
 _LOAD_AT = re.compile(r"loaded at (0x[0-9a-f]+) through a pointer")
