@@ -141,13 +141,15 @@ def test_entries_by_data_flow(kernel):
     assert analysis.resolve("x86_64", 101).arg_names == ["request", "pid", "addr", "data"]
 
 
-def test_cache_is_fast(kernel):
-    _tag, _analysis, _image, _tbl, _tbl32, cold, vm = kernel
-    t = time.perf_counter()
+def test_cache_serves_the_same_analysis(kernel):
+    """The repeat run is served from the cache and gives the same tables (its speed is a benchmark figure,
+    benchmarks/BENCHMARKS.md, not a timed test)."""
+    _tag, analysis, _image, _tbl, _tbl32, _cold, vm = kernel
     again = analyze_kernel(vm, use_cache=True)
-    warm = time.perf_counter() - t
     assert again.cached
-    assert warm < 0.5, f"cached analysis took {warm:.2f} s"
+    for abi, table in analysis.tables.items():
+        assert {nr: (h.symbol, h.enosys) for nr, h in table.items()} == \
+            {nr: (h.symbol, h.enosys) for nr, h in again.tables[abi].items()}, abi
 
 
 def test_sources_from_dwarf(kernel):
