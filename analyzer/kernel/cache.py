@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
-from .. import __version__
+from .. import __version__, outfile
 from .model import KernelAnalysis
 
 FORMAT = 1
@@ -57,22 +56,11 @@ def load(sha256: str, build_id: str | None) -> KernelAnalysis | None:
 def store(analysis: KernelAnalysis) -> str | None:
     """Write the entry; failures (read-only home, full disk) are not errors: the cache is an optimisation."""
     path = _file(analysis.sha256, analysis.build_id)
+    text = json.dumps({"format": FORMAT, "tool_version": __version__, "code": _code(),
+                       "analysis": analysis.to_dict()},
+                      separators=(",", ":"))  # dumps, not dump: only dumps uses the C encoder
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
-        try:
-            text = json.dumps({"format": FORMAT, "tool_version": __version__, "code": _code(),
-                               "analysis": analysis.to_dict()},
-                              separators=(",", ":"))  # dumps, not dump: only dumps uses the C encoder
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        outfile.write_text(path, text)  # atomic: concurrent runs never read half an entry
     except OSError:
         return None
     return path
