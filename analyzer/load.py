@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import os
 import stat
 import struct
@@ -215,7 +216,7 @@ def _parse_lief(path: str, data: bytes):
 
     lief.logging.disable()
     try:
-        binary = lief.ELF.parse(data)
+        binary = lief.ELF.parse(io.BytesIO(data))  # LIEF 0.15 takes a `bytes` argument for a path
     except Exception as e:  # LIEF raises a variety of types on malformed input
         raise CorruptELF(path, f"LIEF could not parse it: {e}") from None
     if binary is None:

@@ -33,6 +33,9 @@ GPRS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10
 CALLER_SAVED_64 = ("rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11")
 CALLER_SAVED_32 = ("rax", "rcx", "rdx")
 MAX_BLOCK_VISITS = 40
+WIDEN_AFTER = 8
+"""Visits of a block after which values still changing at its entry are widened to 'too many possible values'
+(a loop that counts or moves the stack pointer would otherwise add one value per visit up to MAX_ATOMS)."""
 MAX_FUNCTION_BYTES = 1 << 18
 """Code decoded per function. Real functions are far smaller (glibc's largest: ~20 KB); a hostile symbol size or
 FDE can claim megabytes, and each decoded instruction costs ~5 KB of Capstone detail (256 KB of code: ~60k
@@ -88,21 +91,52 @@ class RegState:
         fam = REGS[reg][0] if reg in REGS else reg
         return ValueSet(self.regs.get(fam, frozenset((Unknown(f"{reg} not tracked"),))))
 
-    def join(self, other: "RegState") -> "RegState":
-        regs = {r: union(v, other.regs[r]) for r, v in self.regs.items()}
-        stack: dict[int, tuple[int, Vals]] = {}
-        for off in self.stack.keys() | other.stack.keys():
-            a = self.stack.get(off)
-            b = other.stack.get(off)
-            if a and b and a[0] == b[0]:
-                stack[off] = (a[0], union(a[1], b[1]))
-            else:
-                w = (a or b)[0]
-                stack[off] = (w, union((a or b)[1], frozenset((Unknown("stack slot not written on every path"),))))
-        return RegState(regs, stack)
+    def merge(self, other: "RegState", widen: Vals | None = None) -> bool:
+        """Join `other` into this state in place; True if anything changed. The fixpoint calls this for every edge,
+        so unchanged registers (the common case) cost one frozenset comparison and nothing is rebuilt.
 
-    def same(self, other: "RegState") -> bool:
-        return self.regs == other.regs and self.stack == other.stack
+        `widen`: a value that replaces whatever still changes (a loop that moves the stack pointer or counts on
+        every iteration would otherwise grow a set until MAX_ATOMS, one visit per value)."""
+        changed = False
+        regs, oregs = self.regs, other.regs
+        for r, v in regs.items():
+            o = oregs[r]
+            if o is v or o == v:
+                continue
+            u = union(v, o)
+            if widen is not None and u != v:
+                u = widen
+            if u != v:
+                regs[r] = u
+                changed = True
+        stack, ostack = self.stack, other.stack
+        if stack == ostack:
+            return changed
+        for off in stack.keys() | ostack.keys():
+            a = stack.get(off)
+            b = ostack.get(off)
+            if a is not None and b is not None and a[0] == b[0]:
+                if a[1] is b[1] or a[1] == b[1]:
+                    continue
+                u = union(a[1], b[1])
+                if widen is not None and u != a[1]:
+                    u = widen
+                if u != a[1]:
+                    stack[off] = (a[0], u)
+                    changed = True
+            else:
+                w, v = a if a is not None else b
+                u = union(v, _PARTIAL_SLOT)
+                if widen is not None and (a is None or u != a[1]):
+                    u = widen
+                if a is None or u != a[1]:
+                    stack[off] = (w, u)
+                    changed = True
+        return changed
+
+
+_PARTIAL_SLOT = frozenset((Unknown("stack slot not written on every path"),))
+_WIDENED = frozenset((TOO_MANY,))  # absorbing in union(): what a loop keeps changing stops changing
 
 
 class ValueSet(frozenset):
@@ -329,12 +363,13 @@ class FunctionDataflow:
                 if s not in self.blocks or (frozen is not None and s in frozen):
                     continue
                 old = in_state.get(s)
-                new = state if old is None else old.join(state)
-                if old is None or not new.same(old):
-                    in_state[s] = new if old is not None else state.copy()
-                    if s not in queued:
-                        heapq.heappush(work, s)
-                        queued.add(s)
+                if old is None:
+                    in_state[s] = state.copy()
+                elif not old.merge(state, _WIDENED if visits.get(s, 0) >= WIDEN_AFTER else None):
+                    continue
+                if s not in queued:
+                    heapq.heappush(work, s)
+                    queued.add(s)
         return set(visits)
 
     def state_before(self, addr: int) -> RegState | None:
@@ -444,7 +479,11 @@ class FunctionDataflow:
             for a in addrs:
                 out = union(out, self._load_abs(a, size, ins))
             return out
-        sym = [x for x in addrs if not isinstance(x, int)]
+        sym = symbolic(addrs)  # sorted: the first one names the reason, the same in every run
+        here = f"loaded at {ins.address:#x} through a pointer"
+        for x in sym:
+            if isinstance(x, Unknown) and x.reason.startswith(here):
+                return frozenset((x,))  # a pointer chased round a loop (p = p->next): one reason, not a growing chain
         what = describe(sym[0], self.name, self.bits) if sym else "computed"
         if what.startswith("computed "):
             what = what[len("computed "):]
