@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import ROOT, env_with_cache, header, load, measure, sysscan_cmd  # noqa: E402
+from benchutil import ROOT, env_with_cache, header, load, measure, precompile, sysscan_cmd  # noqa: E402
 
 ANGR = r"""
 import json, sys, time
@@ -50,6 +50,7 @@ print(json.dumps({"import": t_imp, "total": total, "nodes": len(cfg.graph),
 
 
 def main() -> None:
+    precompile()
     ap = argparse.ArgumentParser()
     ap.add_argument("file", nargs="?", default=str(ROOT / "corpus/bin/idioms_glibc_static"))
     ap.add_argument("--runs", type=int, default=3, help="sysscan runs (best is reported)")

@@ -138,6 +138,10 @@ def summarize(xs: list[float]) -> dict:
 
 
 def main() -> int:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from benchutil import precompile
+
+    precompile()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vmlinux", action="append", help="vmlinux to measure (repeatable)")
     ap.add_argument("--runs", type=int, default=5)

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import ROOT, best_median, env_with_cache, header, load, measure, sysscan_cmd  # noqa: E402
+from benchutil import ROOT, best_median, env_with_cache, header, load, measure, precompile, sysscan_cmd  # noqa: E402
 
 
 def usr_bin_sample(n: int, into: Path) -> tuple[int, int]:
@@ -68,6 +68,7 @@ def cold_warm(args_: list[str], runs: int, warm_runs: int) -> tuple[list, list, 
 
 
 def main() -> None:
+    precompile()
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=400)
     ap.add_argument("--jobs", type=int, default=2)

@@ -46,8 +46,8 @@ ENTRY_ORDER = {"syscall": 0, "sysenter": 1, "syscall (compat)": 2, "int 0x80": 3
 def analyze_kernel(path: str, use_cache: bool = True) -> KernelAnalysis:
     """Analyse the vmlinux at `path` (or return the cached analysis of identical content)."""
     t0 = time.perf_counter()
-    fp = fingerprint(path)  # validates the file, ~50 ms
-    if use_cache:
+    fp = fingerprint(path)  # validates the file and reads what the analysis needs; the hash runs in a thread
+    if use_cache and cache.may_hold(fp.build_id):  # no entry for this build-id: a miss without waiting for the hash
         hit = cache.load(fp.sha256, fp.build_id)
         if hit is not None:
             hit.path = path

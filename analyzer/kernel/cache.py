@@ -24,8 +24,21 @@ def cache_dir() -> str:
 
 
 def _file(sha256: str, build_id: str | None) -> str:
-    bid = (build_id or "nobuildid")[:16]
-    return os.path.join(cache_dir(), f"{sha256[:32]}-{bid}-v{__version__}-{_code()}.json")
+    return os.path.join(cache_dir(), sha256[:32] + _suffix(build_id))
+
+
+def _suffix(build_id: str | None) -> str:
+    return f"-{(build_id or 'nobuildid')[:16]}-v{__version__}-{_code()}.json"
+
+
+def may_hold(build_id: str | None) -> bool:
+    """Whether any entry was written for this build-id by this code: if not, a lookup is a sure miss, and the
+    caller need not wait for the content hash before starting the analysis."""
+    suffix = _suffix(build_id)
+    try:
+        return any(n.endswith(suffix) for n in os.listdir(cache_dir()))
+    except OSError:
+        return False
 
 
 def _code() -> str:

@@ -1,10 +1,10 @@
 """Load a vmlinux: memory by address, symbols by address (with aliases), build-id, a content hash, the banner.
 
-We read the ELF ourselves through mmap instead of LIEF. Measured on Debian's 6.1 cloud vmlinux (590 MB with
-DWARF): LIEF 1.0 with relocations off still takes 0.35 s to import plus 0.57 s to parse without symbols (1.13 s
-with them, +0.3 s to list 119k symbols in Python, +0.2 s to copy the segments) and 640-730 MB RSS because it
-reads the whole file. Here the symbol table is one `struct.iter_unpack` over 2.8 MB, only the PT_LOAD bytes
-(~45 MB) are copied out of the page cache, and nothing else of the file (DWARF, relocations) is touched.
+We read the ELF ourselves instead of LIEF. Measured on Debian's 6.1 cloud vmlinux (590 MB with DWARF): LIEF 0.15.1
+(the pinned version) with relocations off takes 3.9 s and 600 MB to parse it (LIEF 1.0: 0.35 s to import, 1.13 s to
+parse, 640-730 MB), because it reads the whole file. Here the headers come through mmap, the symbol and string
+tables (~5 MB) and the kernel PT_LOAD segments (~45 MB) through pread, and nothing else of the file (DWARF,
+relocations) is touched.
 
 A vmlinux is the simplest kind of ELF (ET_EXEC, no dynamic linking, absolute link-time addresses everywhere),
 so the subset read here is small: ELF header, program headers, section headers, .symtab/.strtab, PT_NOTE.
@@ -17,8 +17,11 @@ import mmap
 import os
 import stat
 import struct
-from dataclasses import dataclass, field
+import threading
 from array import array
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import add
 from typing import NamedTuple
 
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
@@ -48,56 +51,135 @@ class Symbol(NamedTuple):
 
 
 class SymbolTable:
-    """The ELF symbol table as columns sorted by address; names are decoded only when asked for.
+    """The ELF symbol table, sorted by address; every other column stays in the file's order until asked for.
 
     Names repeat (1,352 duplicate names on 6.12) and addresses have aliases (__x64_sys_ni_syscall and
     __ia32_sys_ni_syscall share one): everything is keyed by address, and a name is chosen per use (best_name).
-    Building Symbol objects for all 116k-186k symbols would cost ~0.5 s; the columns cost ~0.06 s.
+    Only the addresses become a Python list (the sort needs it); names, types, sizes and section indexes are read
+    per symbol through `order`, and the masks (valid, code) are built with bytes.translate and map over C methods.
+    That is ~0.05 s for 116k symbols, where a column per field cost ~0.1 s and Symbol objects for all ~0.5 s.
     """
 
     def __init__(self, raw: bytes, strtab: bytes, exec_sections: set[int]) -> None:
-        # Columns straight from the raw table: each 24-byte Elf64_Sym is three u64 (name|info|other|shndx, value,
-        # size), so array slicing splits the columns at C speed; one sort of (value << 20 | index) keys orders
-        # them by address and drops everything below kernel space (per-cpu symbols, FILE/ABS entries at 0).
-        words = array("Q")
-        words.frombytes(raw[:len(raw) - len(raw) % 24])
-        heads, values, sizes_all = words[0::3], words[1::3], words[2::3]
-        keys = sorted([(v << 20) | i for i, v in enumerate(values) if v >= KERNEL_SPACE])
-        order = [k & 0xFFFFF for k in keys]
-        heads_sorted = [heads[i] for i in order]
+        # Each 24-byte Elf64_Sym is st_name u32, st_info u8, st_other u8, st_shndx u16, st_value u64, st_size u64:
+        # typed arrays over the same bytes give each field as one strided slice, at C speed.
+        n = len(raw) // 24
+        if len(raw) != n * 24:
+            raw = raw[:n * 24]
+        q = array("Q")
+        q.frombytes(raw)
+        self.values = values = q[1::3]
+        order = sorted(range(n), key=values.__getitem__)
+        addrs = list(map(values.__getitem__, order))
+        cut = bisect.bisect_left(addrs, KERNEL_SPACE)  # below kernel space: per-cpu symbols, FILE/ABS entries at 0
+        del order[:cut], addrs[:cut]
+        self.addrs: list[int] = addrs
+        self.order: list[int] = order
+        """Position in the file of the i-th symbol by address."""
+        names = array("I")
+        names.frombytes(raw)
+        self.name_offs = names[0::6]
+        self.raw = raw
+        self.infos = raw[4::24]
+        shndx = array("H")
+        shndx.frombytes(raw)
+        self.shndx = shndx[3::12]
+        self.sizes = q[2::3]
         self.strtab = strtab
-        name_offs = tuple([h & 0xFFFFFFFF for h in heads_sorted])
-        infos = tuple([(h >> 32) & 0xFF for h in heads_sorted])
-        shndx = [h >> 48 for h in heads_sorted]
-        self.name_offs: tuple[int, ...] = name_offs
-        self.infos: tuple[int, ...] = infos
-        self.addrs: list[int] = [k >> 20 for k in keys]
-        self.sizes: list[int] = [sizes_all[i] for i in order]
-        self.code: list[bool] = [x in exec_sections for x in shndx]
-        self.valid: list[bool] = [bool(n) and (i & 0xF) <= STT_FUNC and x != SHN_UNDEF
-                                  for n, i, x in zip(name_offs, infos, shndx)]
-        self._off_last: dict[int, int] | None = None
+        # file-order masks, one byte per symbol: named, NOTYPE/OBJECT/FUNC, defined / in an executable section
+        valid = bytearray(self.infos.translate(_TYPE_UP_TO_FUNC))
+        _clear_where_zero(self.name_offs, valid)
+        _clear_where_zero(self.shndx, valid)
+        self.valid = bytes(valid)
+        self.code = bytes(map(exec_sections.__contains__, self.shndx))
+        # and all of them as bits of one byte per symbol (big-integer shifts keep each bit in its byte), permuted
+        # into address order once: FLAG_VALID | FLAG_CODE | FLAG_TEXT_TYPE | FLAG_FUNC | FLAG_SIZED
+        flags = (int.from_bytes(self.valid, "little")
+                 | int.from_bytes(self.code, "little") << 1
+                 | int.from_bytes(self.infos.translate(_TYPE_CODE), "little") << 2
+                 | int.from_bytes(self.infos.translate(_TYPE_FUNC), "little") << 3
+                 | int.from_bytes(self.sized_mask(), "little") << 4).to_bytes(n, "little")
+        self.flags: bytes = bytes(map(flags.__getitem__, order))
+        self._by_off: dict[int, list[int]] | None = None
+        self._pos: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.addrs)
 
     def name(self, i: int) -> str:
-        off = self.name_offs[i]
+        off = self.name_offs[self.order[i]]
         end = self.strtab.find(b"\0", off)  # a corrupt table may lack the terminator: up to the end, not a crash
         return self.strtab[off:end if end >= 0 else len(self.strtab)].decode("latin-1")
 
+    def is_valid(self, i: int) -> bool:
+        return bool(self.flags[i] & FLAG_VALID)
+
     def symbol(self, i: int) -> Symbol:
-        info = self.infos[i]
-        return Symbol(self.addrs[i], self.sizes[i], self.name(i), _KINDS[info & 0xF], info < 0x10, self.code[i])
+        j = self.order[i]
+        info = self.infos[j]
+        return Symbol(self.addrs[i], self.sizes[j], self.name(i), _KINDS[info & 0xF], info < 0x10,
+                      bool(self.code[j]))
+
+    def sized_mask(self) -> bytes:
+        """1 where st_size != 0: the OR of the size's 8 bytes, each a strided slice of the raw table."""
+        acc = 0
+        for k in range(16, 24):
+            acc |= int.from_bytes(self.raw[k::24].translate(_NONZERO), "little")
+        return acc.to_bytes(len(self.raw) // 24, "little")
+
+    def where(self, mask: bytes) -> list[int]:
+        """Indexes by address (i) of the kernel-space symbols whose file-order mask byte is set."""
+        return sorted(i for i in map(self.index_of, compress(range(len(mask)), mask)) if i is not None)
 
     def at(self, addr: int) -> list[int]:
         i = bisect.bisect_left(self.addrs, addr)
         out = []
         while i < len(self.addrs) and self.addrs[i] == addr:
-            if self.valid[i]:
+            if self.flags[i] & FLAG_VALID:
                 out.append(i)
             i += 1
         return out
+
+    def index_of(self, j: int) -> int | None:
+        """The address-sorted index of the symbol at file position j (None if it is not in kernel space): a bisect
+        for the few lookups an analysis makes; the inverse permutation (built once) when more than 64 symbols share
+        the address (a hostile table could make every lookup a long scan)."""
+        if self._pos is None:
+            addr = self.values[j]
+            i = bisect.bisect_left(self.addrs, addr)
+            for i in range(i, min(i + 64, len(self.addrs))):
+                if self.addrs[i] != addr:
+                    return None
+                if self.order[i] == j:
+                    return i
+            if i + 1 >= len(self.addrs) or self.addrs[i + 1] != addr:
+                return None  # the run of symbols at this address ended without j
+            pos = [-1] * len(self.values)
+            for i, k in enumerate(self.order):
+                pos[k] = i
+            self._pos = pos
+        i = self._pos[j]
+        return i if i >= 0 else None
+
+    def _users(self, off: int) -> list[int]:
+        """File positions of the symbols whose st_name is `off`: the 4 bytes searched in the raw table (C speed),
+        kept where they start a record; a key so common that it keeps matching elsewhere falls back to an index."""
+        if self._by_off is None:
+            key = off.to_bytes(4, "little")
+            out, misses = [], 0
+            p = self.raw.find(key)
+            while p >= 0 and misses < 64:
+                if p % 24 == 0:
+                    out.append(p // 24)
+                else:
+                    misses += 1
+                p = self.raw.find(key, p + 1)
+            if p < 0:
+                return out
+            self._by_off = {}
+            for j, o in enumerate(self.name_offs):
+                self._by_off.setdefault(o, []).append(j)
+        return self._by_off.get(off, [])
 
     def named(self, name: str) -> list[int]:
         """Indexes of every symbol with this name: find the string in .strtab (C speed), then its users."""
@@ -109,18 +191,31 @@ class SymbolTable:
             p = self.strtab.find(needle, p + 1)
         if not offs:
             return []
-        if self._off_last is None:
-            self._off_last = dict(zip(self.name_offs, range(len(self.name_offs))))
         out = []
         for off in offs:
-            j = self._off_last.get(off)
-            if j is None:
-                continue
-            i = self.name_offs.index(off)
-            out.extend([i] if i == j else [k for k in range(i, j + 1) if self.name_offs[k] == off])
-        return sorted(i for i in out if self.valid[i])
+            out.extend(i for i in map(self.index_of, self._users(off)) if i is not None)
+        return sorted(i for i in out if self.flags[i] & FLAG_VALID)
 
 
+def _clear_where_zero(column, mask: bytearray) -> None:
+    """mask[j] = 0 wherever column[j] == 0 (array.index scans at C speed; zeros are few)."""
+    j = -1
+    while True:
+        try:
+            j = column.index(0, j + 1)
+        except ValueError:
+            return
+        mask[j] = 0
+
+
+_NONZERO = bytes([0] + [1] * 255)
+FLAG_VALID, FLAG_CODE, FLAG_TEXT_TYPE, FLAG_FUNC, FLAG_SIZED = 1, 2, 4, 8, 16
+_SEL_VALID = bytes(b & FLAG_VALID for b in range(256))
+_SEL_START = bytes(int(b & 7 == 7) for b in range(256))  # valid, in a code section, NOTYPE or FUNC
+_SEL_SIZED = bytes(int(b & 26 == 26) for b in range(256))  # in a code section, FUNC, size > 0
+_TYPE_UP_TO_FUNC = bytes(1 if (b & 0xF) <= STT_FUNC else 0 for b in range(256))
+_TYPE_CODE = bytes(1 if (b & 0xF) in (STT_NOTYPE, STT_FUNC) else 0 for b in range(256))
+_TYPE_FUNC = bytes(1 if (b & 0xF) == STT_FUNC else 0 for b in range(256))
 _MISSING = object()
 _KINDS = {STT_NOTYPE: "notype", STT_OBJECT: "object", STT_FUNC: "func"}
 
@@ -142,11 +237,13 @@ class KernelImage:
         self.sections = sections
         """(name, address, size, file offset, sh_type, sh_flags) of every section; debug sections have address 0."""
         t = table
-        self._code_starts = list(dict.fromkeys(
-            [a for a, c, i, v in zip(t.addrs, t.code, t.infos, t.valid) if c and v and (i & 0xF) != STT_OBJECT]))
-        sized = [(a, a + n) for a, n, c, i in zip(t.addrs, t.sizes, t.code, t.infos)
-                 if n and c and (i & 0xF) == STT_FUNC]
-        self._sized, self._sized_starts = sized, [a for a, _ in sized]
+        # function starts (named code symbols that are not data) and sized functions: a translate of the flags
+        # and a compress of the (already sorted) addresses each
+        starts = t.flags.translate(_SEL_START)
+        self._code_starts = list(dict.fromkeys(compress(t.addrs, starts)))
+        sized = t.flags.translate(_SEL_SIZED)
+        self._sized_starts = list(compress(t.addrs, sized))
+        self._sized_ends = list(map(add, self._sized_starts, map(t.sizes.__getitem__, compress(t.order, sized))))
         self._symbols: list[Symbol] | None = None
         self._best: dict = {}
 
@@ -155,7 +252,7 @@ class KernelImage:
     def symbols(self) -> list[Symbol]:
         """Every symbol, sorted by address (built on first use: ~0.3 s on a big kernel)."""
         if self._symbols is None:
-            self._symbols = [self.table.symbol(i) for i in range(len(self.table)) if self.table.valid[i]]
+            self._symbols = [self.table.symbol(i) for i in range(len(self.table)) if self.table.is_valid(i)]
         return self._symbols
 
     def symbols_at(self, addr: int) -> list[Symbol]:
@@ -168,7 +265,6 @@ class KernelImage:
         return [self.table.symbol(i) for i in self.table.named(name)]
 
     def symbols_with_prefix(self, prefix: str) -> list[Symbol]:
-        out = []
         needle = b"\0" + prefix.encode("latin-1")
         strtab = self.table.strtab
         offs = set()
@@ -176,10 +272,9 @@ class KernelImage:
         while p >= 0:
             offs.add(p + 1)
             p = strtab.find(needle, p + 1)
-        for i, off in enumerate(self.table.name_offs):
-            if off in offs and self.table.valid[i]:
-                out.append(self.table.symbol(i))
-        return out
+        t = self.table
+        hits = bytes(map(offs.__contains__, t.name_offs))
+        return [t.symbol(i) for i in t.where(hits) if t.flags[i] & FLAG_VALID]
 
     def names_at(self, addr: int) -> list[str]:
         return [s.name for s in self.symbols_at(addr)]
@@ -228,8 +323,9 @@ class KernelImage:
         t = self.table
         top = bisect.bisect_right(t.addrs, addr) - 1
         for i in range(top, max(top - 64, -1), -1):
-            lo, n = t.addrs[i], t.sizes[i]
-            if n and t.valid[i] and lo <= addr < lo + n:
+            j = t.order[i]
+            lo, n = t.addrs[i], t.sizes[j]
+            if n and t.valid[j] and lo <= addr < lo + n:
                 name = self.best_name(lo)
                 return f"{name}+{addr - lo:#x}" if name else None
         return None
@@ -249,7 +345,7 @@ class KernelImage:
         i = bisect.bisect_right(self._sized_starts, addr) - 1
         j = i
         while j >= 0 and j > i - 8:
-            lo, hi = self._sized[j]
+            lo, hi = self._sized_starts[j], self._sized_ends[j]
             if lo <= addr < hi:
                 return lo, hi
             j -= 1
@@ -284,13 +380,59 @@ def _refuse_non_elf(path: str, head: bytes) -> None:
     raise NotAnELF(path, "not an ELF file (no \\x7fELF magic)")
 
 
-@dataclass(frozen=True)
 class Fingerprint:
-    """Identity of a vmlinux for the cache: build-id and the content hash (see KernelImage.sha256)."""
+    """Identity of a vmlinux for the cache (build-id and content hash, see KernelImage.sha256), and the bytes the
+    analysis needs, read once: the kernel-space PT_LOAD segments, .symtab and .strtab.
 
-    build_id: str | None
-    sha256: str
-    size: int
+    The segments (~45 MB) are read and hashed in a thread (pread and hashlib release the GIL), so on a cold run
+    the symbol table is parsed meanwhile; `segments` and `sha256` wait for it."""
+
+    def __init__(self, path: str, fd: int, build_id: str | None, size: int, hasher, loads: list[tuple[int, int]],
+                 symtab: bytes, strtab: bytes) -> None:
+        self.path = path
+        self.build_id = build_id
+        self.size = size
+        self.symtab = symtab
+        self.strtab = strtab
+        self._segments: dict[int, bytes] = {}
+        self._error: Exception | None = None
+        self._hasher = hasher
+        self._sha256: str | None = None
+        # the thread owns a duplicate of the descriptor: the caller closes its own when it is done with the map
+        self._thread = threading.Thread(target=self._read_and_hash, args=(os.dup(fd), loads),
+                                        name="sysscan-kernel-read", daemon=True)
+        self._thread.start()
+
+    def _read_and_hash(self, fd: int, loads: list[tuple[int, int]]) -> None:
+        try:
+            for off, n in loads:
+                data = _pread(self.path, fd, n, off)
+                self._segments[off] = data
+                self._hasher.update(data)
+            self._hasher.update(self.symtab)
+            self._hasher.update(self.strtab)
+        except Exception as e:  # re-raised by the caller's thread (segments / sha256)
+            self._error = e
+        finally:
+            os.close(fd)
+
+    def _wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def segments(self) -> dict[int, bytes]:
+        """file offset -> the kernel-space segment's file bytes"""
+        self._wait()
+        return self._segments
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._wait()
+            self._sha256 = self._hasher.hexdigest()
+        return self._sha256
 
 
 def _open(path: str):
@@ -316,21 +458,20 @@ def _open(path: str):
 
 
 def fingerprint(path: str) -> Fingerprint:
-    """Check the file and hash what the analysis reads (~50 ms on a 590 MB vmlinux), without building symbols."""
+    """Check the file and read what the analysis needs (~45 MB of a 590 MB vmlinux); hash it in the background."""
     f, mm, size = _open(path)
     try:
-        lay = _layout(path, mm, size)
-        return Fingerprint(lay.build_id, lay.hasher.hexdigest(), size)
+        return _layout(path, mm, size, f.fileno()).fingerprint
     finally:
         _close(mm, f)
 
 
 def load_kernel(path: str, known: Fingerprint | None = None) -> KernelImage:
     """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems.
-    `known`: a fingerprint just computed for this file (its hash is not computed again)."""
+    `known`: the fingerprint just taken of this file (its bytes are not read again)."""
     f, mm, size = _open(path)
     try:
-        return _parse(path, mm, size, known if known is not None and known.size == size else None)
+        return _parse(path, mm, size, f.fileno(), known if known is not None and known.size == size else None)
     finally:
         _close(mm, f)
 
@@ -346,14 +487,6 @@ def _close(mm: mmap.mmap, f) -> None:
     f.close()
 
 
-class _NoHash:
-    def update(self, _data) -> None:
-        pass
-
-    def hexdigest(self) -> str:
-        return ""
-
-
 @dataclass
 class _Layout:
     phdrs: list
@@ -361,11 +494,12 @@ class _Layout:
     e_shstrndx: int
     symtab: tuple | None
     build_id: str | None
-    hasher: object
+    fingerprint: Fingerprint | None = None
 
 
-def _layout(path: str, mm: mmap.mmap, size: int, hash_content: bool = True) -> _Layout:
-    """Validate headers, find the build-id, hash header + program headers + PT_LOAD bytes + .symtab + .strtab."""
+def _layout(path: str, mm: mmap.mmap, size: int, fd: int | None = None) -> _Layout:
+    """Validate headers and find the build-id; with `fd`, also read the kernel PT_LOAD bytes, .symtab and .strtab
+    (pread: no page faults on the map) and start hashing them with the ELF and program headers."""
     head = mm[:0x240]
     _refuse_non_elf(path, head)
     if len(head) < 20:
@@ -395,15 +529,9 @@ def _layout(path: str, mm: mmap.mmap, size: int, hash_content: bool = True) -> _
     loads = [p for p in phdrs if p[0] == PT_LOAD]
     if not any(p[3] >= KERNEL_SPACE for p in loads):
         raise BadKernel(path, "no segment is loaded in kernel space (0xffff8...): a user-space program, not a vmlinux")
-    view = memoryview(mm)
-    hasher = hashlib.sha256() if hash_content else _NoHash()
-    hasher.update(head[:64])
-    hasher.update(view[e_phoff:e_phoff + e_phnum * 56])
     for p in loads:
         if p[2] + p[5] > size:
             raise CorruptELF(path, f"segment at {p[3]:#x} extends past the end of the file")
-        if p[3] >= KERNEL_SPACE:
-            hasher.update(view[p[2]:p[2] + p[5]])
     build_id = None
     for p in phdrs:
         if p[0] == PT_NOTE and p[2] + p[5] <= size:
@@ -419,29 +547,31 @@ def _layout(path: str, mm: mmap.mmap, size: int, hash_content: bool = True) -> _
             off, sz, link = symtab[4], symtab[5], symtab[6]
             if off + sz > size or link >= e_shnum or shdrs[link][4] + shdrs[link][5] > size:
                 raise CorruptELF(path, "symbol table out of the file")
-            hasher.update(view[off:off + sz - sz % 24])
-            hasher.update(view[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]])
-    view.release()
     if symtab is None:
         raise BadKernel(path, "a stripped vmlinux (no symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
-    return _Layout(phdrs, shdrs, e_shstrndx, symtab, build_id, hasher)
+    lay = _Layout(phdrs, shdrs, e_shstrndx, symtab, build_id)
+    if fd is not None:
+        off, sz, link = symtab[4], symtab[5], symtab[6]
+        raw_symtab = _pread(path, fd, sz - sz % 24, off)
+        strtab = _pread(path, fd, shdrs[link][5], shdrs[link][4])
+        hasher = hashlib.sha256(head[:64])
+        hasher.update(mm[e_phoff:e_phoff + e_phnum * 56])
+        kernel_loads = [(p[2], p[5]) for p in loads if p[3] >= KERNEL_SPACE]
+        lay.fingerprint = Fingerprint(path, fd, build_id, size, hasher, kernel_loads, raw_symtab, strtab)
+    return lay
 
 
-def _parse(path: str, mm: mmap.mmap, size: int, known: Fingerprint | None) -> KernelImage:
-    lay = _layout(path, mm, size, hash_content=known is None)
-    sha256 = known.sha256 if known is not None else lay.hasher.hexdigest()
-    regions: list[Region] = []
-    for _t, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in (p for p in lay.phdrs if p[0] == PT_LOAD):
-        if p_vaddr < KERNEL_SPACE:
-            continue  # the per-cpu template (.data..percpu, linked at 0): not mapped at these addresses
-        data = mm[p_offset:p_offset + p_filesz]
-        if p_memsz > p_filesz:
-            data += bytes(min(p_memsz - p_filesz, 1 << 26))
-        regions.append(Region(start=p_vaddr, data=data, readable=bool(p_flags & 4), writable=bool(p_flags & 2),
-                              executable=bool(p_flags & 1), name=f"LOAD@{p_vaddr:#x}"))
-    memory = Memory(regions)
+def _pread(path: str, fd: int, n: int, offset: int) -> bytes:
+    data = os.pread(fd, n, offset) if n else b""
+    if len(data) != n:
+        raise CorruptELF(path, f"short read at {offset:#x} (the file changed while being read?)")
+    return data
 
+
+def _parse(path: str, mm: mmap.mmap, size: int, fd: int, known: Fingerprint | None) -> KernelImage:
+    lay = _layout(path, mm, size, fd if known is None else None)
+    fp = known if known is not None else lay.fingerprint
     shdrs = lay.shdrs
     sections: list[tuple[str, int, int, int, int, int]] = []
     names_sh = shdrs[lay.e_shstrndx] if lay.e_shstrndx < len(shdrs) else None
@@ -449,15 +579,26 @@ def _parse(path: str, mm: mmap.mmap, size: int, known: Fingerprint | None) -> Ke
     for sh in shdrs:
         nm = shstr[sh[0]:shstr.find(b"\0", sh[0])].decode("latin-1") if sh[0] < len(shstr) else ""
         sections.append((nm, sh[3], sh[5], sh[4], sh[1], sh[2]))
-    off, sz, link = lay.symtab[4], lay.symtab[5], lay.symtab[6]
-    strtab = mm[shdrs[link][4]:shdrs[link][4] + shdrs[link][5]]
+    # the symbol table first: the segments are still being read in the fingerprint's thread
     exec_sections = {i for i, sh in enumerate(shdrs) if sh[2] & 0x4}
-    table = SymbolTable(mm[off:off + sz - sz % 24], strtab, exec_sections)
-    if not any(table.valid):
+    table = SymbolTable(fp.symtab, fp.strtab, exec_sections)
+    if not any(table.flags.translate(_SEL_VALID)):
         raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
 
-    image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=sha256, version=None,
+    regions: list[Region] = []
+    segments = fp.segments
+    for _t, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in (p for p in lay.phdrs if p[0] == PT_LOAD):
+        if p_vaddr < KERNEL_SPACE:
+            continue  # the per-cpu template (.data..percpu, linked at 0): not mapped at these addresses
+        data = segments.get(p_offset)
+        if data is None or len(data) != p_filesz:
+            data = mm[p_offset:p_offset + p_filesz]
+        if p_memsz > p_filesz:
+            data += bytes(min(p_memsz - p_filesz, 1 << 26))
+        regions.append(Region(start=p_vaddr, data=data, readable=bool(p_flags & 4), writable=bool(p_flags & 2),
+                              executable=bool(p_flags & 1), name=f"LOAD@{p_vaddr:#x}"))
+    image = KernelImage(path=path, memory=Memory(regions), build_id=lay.build_id, sha256=fp.sha256, version=None,
                         file_size=size, table=table, sections=sections)
     if not image.symbols_named("linux_banner") and not any(n == ".text" for n, *_ in sections):
         raise BadKernel(path, "no linux_banner and no .text: not a Linux kernel image")
