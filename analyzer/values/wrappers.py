@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from capstone.x86 import X86_OP_MEM
+from capstone.x86 import X86_OP_MEM, X86_REG_EIZ, X86_REG_INVALID, X86_REG_RIZ
 
 from ..model import CallerValue
 from .atoms import EntryReg, EntryStack, Unknown, describe
@@ -145,6 +145,9 @@ and it does not follow calls (what a callee clobbers is the clobber summaries' j
 
 
 _LOAD_AT = re.compile(r"loaded at (0x[0-9a-f]+) through a pointer")
+_NO_INDEX = (X86_REG_INVALID, X86_REG_RIZ, X86_REG_EIZ)
+"""Index registers of a memory operand that index nothing: Capstone spells a SIB byte without an index
+`riz`/`eiz` (`mov (%rdx,%riz,1),%eax` is a plain dereference of rdx)."""
 
 
 def worth_angr(fd: FunctionDataflow, reasons) -> bool:
@@ -156,7 +159,7 @@ def worth_angr(fd: FunctionDataflow, reasons) -> bool:
         m = _LOAD_AT.search(r)
         if m:
             ins = fd.insns.get(int(m.group(1), 16))
-            if ins is not None and any(op.type == X86_OP_MEM and op.mem.index != 0 for op in ins.ops):
+            if ins is not None and any(op.type == X86_OP_MEM and op.mem.index not in _NO_INDEX for op in ins.ops):
                 return True
             continue
         if not any(h in r for h in HOPELESS_FOR_ANGR):
