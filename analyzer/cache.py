@@ -13,8 +13,8 @@ An entry is one file, `reports/KK/KEY.json`: a header line (JSON: format, tool v
 key, content sha256, payload size and sha256) then the payload (compact JSON: `{"report": {...}}` or
 `{"error": {"type", "problem"}}` for deterministic input errors). A read checks every header field and the
 payload's own hash: a truncated, edited or bit-flipped entry is ignored (and rebuilt by the next store), never
-trusted. Writes are atomic (a temp file in the same directory, then os.replace), so concurrent workers and
-concurrent runs only ever see whole entries; two writers of one key both write the same result.
+trusted. Writes are atomic (analyzer.outfile: a temp file in the same directory, then os.replace), so concurrent
+workers and concurrent runs only ever see whole entries; two writers of one key both write the same result.
 
 Bounded: after a run that wrote entries, `prune()` removes the least recently used ones (a hit refreshes an
 entry's mtime) until the directory is under 80 % of the bound. The bound is `SYSSCAN_CACHE_MAX_MB` (default
@@ -27,15 +27,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 
-from . import __version__
+from . import __version__, outfile
 
 FORMAT = 1
 DEFAULT_MAX_MB = 1024
 TMP_PREFIX = ".tmp-"
+"""Temporary files of entries being written (outfile.write_text's tmp_prefix): prune() removes stale ones."""
 STALE_TMP_SECONDS = 3600.0
 CACHEABLE_ERRORS = ("NotAnELF", "CorruptELF", "UnsupportedArch")
 """Input errors that depend only on the file's bytes (and so may be cached with them). Missing files, size limits
@@ -201,19 +201,10 @@ class ResultCache:
         if not cacheable_text(text):
             return False
         payload = text.encode("utf-8")
-        header = json.dumps(self._header(sha256, options_key, payload), separators=(",", ":")).encode()
-        path = self.path_for(self.key(sha256, options_key))
-        d = os.path.dirname(path)
-        try:
-            os.makedirs(d, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=d)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(header + b"\n" + payload)
-                os.replace(tmp, path)
-            except BaseException:
-                self._unlink(tmp)
-                raise
+        header = json.dumps(self._header(sha256, options_key, payload), separators=(",", ":"))
+        try:  # atomic; written as UTF-8, the bytes `payload` was hashed as
+            outfile.write_text(self.path_for(self.key(sha256, options_key)), header + "\n" + text,
+                               tmp_prefix=TMP_PREFIX)
         except OSError:
             return False
         self.stats.stores += 1
@@ -330,20 +321,12 @@ def derived_put(kind: str, source: str, value) -> None:
         return
     path, digest = _derived_path(kind, source)
     try:
-        payload = json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+        payload = json.dumps(value, separators=(",", ":"), sort_keys=True)  # ASCII (ensure_ascii)
         head = json.dumps({"source_sha256": digest, "code": code_fingerprint(),
-                           "payload_sha256": hashlib.sha256(payload).hexdigest()}).encode()
+                           "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()})
         d = os.path.dirname(path)
         new_version = not os.path.isdir(d)
-        os.makedirs(d, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".json", dir=d)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(head + b"\n" + payload)
-            os.replace(tmp, path)
-        except BaseException:
-            ResultCache._unlink(tmp)
-            raise
+        outfile.write_text(path, head + "\n" + payload, tmp_prefix=TMP_PREFIX)  # atomic, makes the directory
         if new_version:
             _prune_derived_versions(os.path.dirname(d))
     except (OSError, TypeError, ValueError):

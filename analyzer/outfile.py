@@ -8,8 +8,14 @@ import stat
 import tempfile
 
 
-def write_text(path: str, text: str) -> None:
-    """Write `text` to `path`; raises OSError (callers turn it into their one-line error)."""
+TMP_PREFIX = ".sysscan-"
+
+
+def write_text(path: str, text: str, *, tmp_prefix: str = TMP_PREFIX) -> None:
+    """Write `text` (UTF-8) to `path`; raises OSError (callers turn it into their one-line error).
+
+    `tmp_prefix` names the temporary file of an atomic write, so that a caller can recognise (and clean up) the
+    ones a killed writer leaves behind (the result cache does)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -20,7 +26,7 @@ def write_text(path: str, text: str) -> None:
         return
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".sysscan-", dir=d)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix, dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
