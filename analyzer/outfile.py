@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 
 TMP_PREFIX = ".sysscan-"
@@ -26,6 +25,8 @@ def write_text(path: str, text: str, *, tmp_prefix: str = TMP_PREFIX) -> None:
         return
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
+    import tempfile  # here: importing it costs ~10 ms, and a warm run never writes a cache entry
+
     fd, tmp = tempfile.mkstemp(prefix=tmp_prefix, dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

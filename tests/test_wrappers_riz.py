@@ -17,14 +17,6 @@ import pytest
 
 from analyzer.memory import Memory, Region
 
-# The lookup that fails is in analyzer/values/local.py (FunctionDataflow._mem_address takes `riz` for an index
-# register and _read_reg raises KeyError on it). Until it treats riz/eiz as "no index", these tests fail: strict, so
-# that they report XPASS (and fail) once the fix is in and the marker must go.
-NEEDS_LOCAL_FIX = pytest.mark.xfail(
-    strict=True,
-    reason="analyzer/values/local.py FunctionDataflow._mem_address: `index = md.reg_name(mem.index) if mem.index "
-           "else None` must also give None for X.X86_REG_RIZ / X.X86_REG_EIZ")
-
 BASE = 0x401000
 
 C_SOURCE = r"""
@@ -48,7 +40,6 @@ def flow(code: bytes):
     return FunctionDataflow(mem, BASE, BASE + len(code), 64, "f")
 
 
-@NEEDS_LOCAL_FIX
 def test_store_through_riz_does_not_fail_the_function():
     code = bytes.fromhex(
         "488d542408"    # lea 0x8(%rsp),%rdx
@@ -110,7 +101,6 @@ def test_the_binary_has_the_riz_store(riz_binary):
     assert any(i.startswith("call") for i in ins), ins
 
 
-@NEEDS_LOCAL_FIX
 def test_call_to_libc_syscall_next_to_a_riz_store(riz_binary):
     from analyzer.scan import scan_file
 

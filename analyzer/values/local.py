@@ -450,7 +450,8 @@ class FunctionDataflow:
             if seg in ("fs", "gs"):
                 return "tls", frozenset((Unknown(f"loaded from thread-local storage ({seg}:) at {ins.address:#x}"),))
         base = md.reg_name(mem.base) if mem.base else None
-        index = md.reg_name(mem.index) if mem.index else None
+        # riz/eiz: Capstone's name for a SIB byte without an index register (`mov [rdx+riz], eax`): no index
+        index = md.reg_name(mem.index) if mem.index not in (X.X86_REG_INVALID, X.X86_REG_RIZ, X.X86_REG_EIZ) else None
         if base in ("rip", "eip"):
             return "abs", frozenset(((ins.address + ins.size + mem.disp) & self.mask,))
         parts: Vals = frozenset((mem.disp & self.mask,))
