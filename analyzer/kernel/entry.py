@@ -58,14 +58,17 @@ def candidate_functions(image: KernelImage, msrs: tuple[int, ...] = (MSR_LSTAR,)
     found: set[tuple[int, int]] = set()
     ranges = image.code_ranges() or [(r.start, r.end) for r in image.memory.regions if r.executable]
     for lo, hi in ranges:
-        data = image.memory.read(lo, hi - lo) or b""
+        r = image.memory.region_of(lo)
+        if r is None:
+            continue
+        data, a, b = r.data, lo - r.start, min(hi, r.end) - r.start  # searched in place: a slice copies MBs
         for needle in _needles(msrs):
-            i = data.find(needle)
+            i = data.find(needle, a, b)
             while i >= 0 and len(found) < MAX_CANDIDATES:
-                fn = image.containing_function(lo + i)
+                fn = image.containing_function(r.start + i)
                 if fn and fn[1] - fn[0] <= MAX_CANDIDATE_FUNCTION and fn not in skip:
                     found.add(fn)
-                i = data.find(needle, i + 1)
+                i = data.find(needle, i + 1, b)
     return sorted(found)
 
 
@@ -191,26 +194,30 @@ def find_int80(image: KernelImage) -> list[EntryPoint]:
     out: list[EntryPoint] = []
     needle = struct.pack("<II", IA32_SYSCALL_VECTOR, KERNEL_CS)
     for region in _data_ranges(image):
-        data = region.data
-        i = data.find(needle)
+        data, hi = region.data, region.hi
+        i = data.find(needle, region.lo, hi)
         while i >= 0:
-            if i % 4 == 0 and i + 24 <= len(data):
+            if (region.start + i) % 4 == 0 and i + 24 <= hi:
                 bits, addr = struct.unpack_from("<H6xQ", data, i + 8)
                 present_dpl3 = bits & 0xE000 == 0xE000 and (bits >> 8) & 0xF in (0xE, 0xF)
-                if present_dpl3 and image.executable(addr) and _idt_neighbour(image, region.start, data, i):
+                if present_dpl3 and image.executable(addr) and _idt_neighbour(image, region, i):
                     if not any(e.address == addr for e in out):
                         out.append(EntryPoint(instruction="int 0x80", abi="i386", address=addr,
                                               symbol=image.best_name(addr), method="idt", at=region.start + i,
                                               writer=image.symbolize(region.start + i),
                                               via="struct idt_data {vector 0x80, __KERNEL_CS, DPL 3}"))
-            i = data.find(needle, i + 1)
+            i = data.find(needle, i + 1, hi)
     return out
 
 
 class _Range:
-    def __init__(self, start: int, data: bytes) -> None:
+    """data[lo:hi] of a mapped region starting at `start`: searched in place (copying a section costs MBs)."""
+
+    def __init__(self, start: int, data: bytes, lo: int, hi: int) -> None:
         self.start = start
         self.data = data
+        self.lo = lo
+        self.hi = hi
 
 
 IDT_SECTIONS = (".init.data", ".init.rodata", ".rodata", ".data", ".data..ro_after_init")
@@ -222,20 +229,20 @@ def _data_ranges(image: KernelImage) -> list[_Range]:
     out = []
     for name, addr, size, _off, sh_type, _flags in image.sections:
         if addr and name in IDT_SECTIONS and sh_type != 8:
-            data = image.memory.read(addr, size)
-            if data:
-                out.append(_Range(addr, data))
-    return out or [_Range(r.start, r.data) for r in image.memory.regions]
+            r = image.memory.region_of(addr)
+            if r is not None and size and addr + size <= r.end:
+                out.append(_Range(r.start, r.data, addr - r.start, addr - r.start + size))
+    return out or [_Range(r.start, r.data, 0, len(r.data)) for r in image.memory.regions]
 
 
-def _idt_neighbour(image: KernelImage, region_start: int, data: bytes, i: int) -> bool:
+def _idt_neighbour(image: KernelImage, rng: _Range, i: int) -> bool:
     """A real table has another gate record next to it, or (a one-entry ia32_idt) a symbol starting at it."""
     for j in (i - 24, i + 24):
-        if 0 <= j and j + 24 <= len(data):
-            vec, seg, _bits, addr = struct.unpack_from("<IIH6xQ", data, j)
+        if rng.lo <= j and j + 24 <= rng.hi:
+            vec, seg, _bits, addr = struct.unpack_from("<IIH6xQ", rng.data, j)
             if vec < 256 and seg == KERNEL_CS and image.executable(addr):
                 return True
-    return bool(image.names_at(region_start + i))
+    return bool(image.names_at(rng.start + i))
 
 
 def fallback_entries(image: KernelImage, have: set[str]) -> list[EntryPoint]:
