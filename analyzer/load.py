@@ -71,11 +71,23 @@ class LoadedBinary:
     needed: list[str] = field(default_factory=list)
     go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
     notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
+    data_in_code: list[tuple[int, int, str]] = field(default_factory=list)
+    """(start, end, name) of sized STT_OBJECT symbols inside executable sections: tables that hand-written assembly
+    keeps in .text (OpenSSL's ecp_nistz256_precomputed, 148 KB in node). Bytes there are data, never sites."""
 
     def __post_init__(self) -> None:
         self.functions.sort(key=lambda f: (f.start, -f.end))
         self._fstarts = [f.start for f in self.functions]
         self._sym_addrs = sorted(self.symbols)
+        self.data_in_code.sort()
+        self._dstarts = [d[0] for d in self.data_in_code]
+
+    def data_object_at(self, addr: int) -> tuple[int, int, str] | None:
+        """The data object in code (see data_in_code) that holds addr, if any."""
+        i = bisect.bisect_right(self._dstarts, addr) - 1
+        if i >= 0 and addr < self.data_in_code[i][1]:
+            return self.data_in_code[i]
+        return None
 
     @property
     def pie(self) -> bool:
@@ -108,7 +120,14 @@ class LoadedBinary:
                 f = self.functions[j]
                 if best < f.end <= addr:
                     best = f.end
+        k = bisect.bisect_right(self._dstarts, addr) - 1  # code resumes after a data object too
+        if k >= 0 and self.data_in_code[k][1] <= addr and (best is None or best < self.data_in_code[k][1]):
+            best = self.data_in_code[k][1]
         return best
+
+    def next_data_start(self, addr: int) -> int | None:
+        i = bisect.bisect_right(self._dstarts, addr)
+        return self._dstarts[i] if i < len(self._dstarts) else None
 
     def symbolize(self, addr: int | None) -> str | None:
         if addr is None:
@@ -311,6 +330,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         return any(lo <= a < hi for lo, hi in text_ranges)
 
     stripped = True
+    data_objects: dict[int, tuple[int, str]] = {}  # start -> (end, name) of sized data symbols in code
     try:
         all_symbols = list(binary.symtab_symbols) + list(binary.dynamic_symbols)
     except Exception as e:  # a corrupt symbol table: analyse without names
@@ -327,6 +347,10 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
             symbols[addr] = name
         is_func = sym.type in (lief.ELF.Symbol.TYPE.FUNC, lief.ELF.Symbol.TYPE.GNU_IFUNC)
         is_label = sym.type == lief.ELF.Symbol.TYPE.NOTYPE and in_exec(addr)
+        if sym.type == lief.ELF.Symbol.TYPE.OBJECT and sym.size and in_exec(addr):
+            end = addr + min(sym.size, 1 << 30)
+            if end > data_objects.get(addr, (0, ""))[0]:
+                data_objects[addr] = (end, symbols.get(addr, name))
         if (is_func or is_label) and in_exec(addr):
             end = addr + sym.size if sym.size else 0
             prev = functions.get(addr)
@@ -368,8 +392,9 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         except Exception as e:  # noqa: BLE001 - discovery is a nicety
             notes.append(f"function discovery by disassembly failed: {type(e).__name__}")
 
-    # Close open-ended functions at the next start (or the end of their executable range).
+    # Close open-ended functions at the next start (or data object, or the end of their executable range).
     starts = sorted(functions)
+    data_starts = sorted(data_objects)
     final: list[Function] = []
     for i, s in enumerate(starts):
         f = functions[s]
@@ -377,7 +402,9 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         if not end:
             rng = next((r for r in exec_ranges if r.start <= s < r.end), None)
             nxt = starts[i + 1] if i + 1 < len(starts) else None
-            end = min(x for x in (nxt, rng.end if rng else None, s + (1 << 16)) if x is not None)
+            j = bisect.bisect_right(data_starts, s)
+            data_next = data_starts[j] if j < len(data_starts) else None
+            end = min(x for x in (nxt, data_next, rng.end if rng else None, s + (1 << 16)) if x is not None)
         final.append(Function(s, max(end, s + 1), f.name, f.source))
 
     build_id = None
@@ -412,6 +439,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         needed=needed,
         notes=notes,
         go=go,
+        data_in_code=[(a, e, n) for a, (e, n) in data_objects.items()],
     )
 
 

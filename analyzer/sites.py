@@ -133,6 +133,11 @@ def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: d
     rng = lb.exec_range_of(addr)
     if rng is None:
         return
+    obj = lb.data_object_at(addr)
+    if obj is not None and lb.function_at(addr) is None:
+        rejected.append(Rejected(addr, kind, obj[2], f"inside the data object {obj[2]} ({obj[1] - obj[0]} bytes) that "
+                                                     f"the symbol table places in {rng.name}: data in code"))
+        return
     func = lb.function_at(addr)
     if func is not None:
         fstart, fend, fname, fsrc = func.start, func.end, func.name, func.source
@@ -142,7 +147,7 @@ def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: d
             anchor = rng.start
         fstart = anchor
         nxt = lb.next_function_start(addr)
-        fend = min(x for x in (nxt, rng.end) if x is not None)
+        fend = min(x for x in (nxt, lb.next_data_start(addr), rng.end) if x is not None)
         fname = lb.symbols.get(anchor) or f"sub_{anchor:x}"
         fsrc = "section" if anchor == rng.start else "boundary"
     if fsrc != "symbol":

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchutil import ROOT, env_with_cache, header, load, measure, sysscan_cmd  # noqa: E402
+from benchutil import ROOT, env_with_cache, header, load, measure, precompile, sysscan_cmd  # noqa: E402
 
 TOOLS = "/usr/lib/go-1.19/pkg/tool/linux_amd64"
 BIG = os.environ.get("SYSSCAN_GO_BIG", "/work/dl/gobig/x/usr/bin")
@@ -59,6 +59,7 @@ print(json.dumps(out))
 
 
 def main() -> None:
+    precompile()
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*")
     ap.add_argument("--runs", type=int, default=1)
