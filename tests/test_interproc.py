@@ -298,3 +298,39 @@ def test_functions_discovered_by_disassembly_when_nothing_else_is_left(tmp_path)
     assert sum(f.source == "discovered" for f in lb.functions) > 500
     r = scan_file(path)
     assert r.summary.sites == 104 and r.summary.resolved >= 100
+
+
+# ---- caller search one target at a time ------------------------------------------------------------------------
+@pytest.mark.parametrize("file", ["bin/wrappers_glibc_static", "bin/go_hello", "bin/i386_glibc_static",
+                                  "bin/idioms_pie_stripped", "bin/libraw.so"])
+def test_per_target_caller_search_finds_what_the_whole_index_finds(file):
+    """`CallerIndex._search` (a few byte searches per 64 KB for one target) must find exactly the candidates of
+    the whole-binary index (`_build`, every call-like byte decoded), for function starts, PLT stubs and any
+    target the index holds."""
+    import random
+
+    from analyzer.load import load
+    from analyzer.values.interproc import CallerIndex
+
+    lb = load(str(CORPUS / file))
+    ci = CallerIndex(lb, None)
+    index = ci._build()
+    targets = sorted({f.start for f in lb.functions} | set(lb.imports) | set(index))
+    rnd = random.Random(7)
+    sample = targets if len(targets) <= 150 else rnd.sample(targets, 150)
+    assert any(index.get(t) for t in sample)
+    for t in sample:
+        assert ci._search(t) == sorted(set(index.get(t, []))), hex(t)
+
+
+def test_callers_switch_to_the_whole_index_after_a_few_targets():
+    from analyzer.load import load
+    from analyzer.values.interproc import CallerIndex
+
+    lb = load(str(CORPUS / "bin/wrappers_glibc_static"))
+    ci = CallerIndex(lb, None)
+    starts = [f.start for f in lb.functions][: CallerIndex.PER_TARGET_SEARCHES + 2]
+    got = [ci.candidates(t) for t in starts]
+    assert ci._cands is not None  # built once more targets were asked for than the per-target limit
+    assert got == [sorted(set(ci._cands.get(t, []))) if i < CallerIndex.PER_TARGET_SEARCHES else ci._cands.get(t, [])
+                   for i, t in enumerate(starts)]
