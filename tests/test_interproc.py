@@ -334,3 +334,22 @@ def test_callers_switch_to_the_whole_index_after_a_few_targets():
     assert ci._cands is not None  # built once more targets were asked for than the per-target limit
     assert got == [sorted(set(ci._cands.get(t, []))) if i < CallerIndex.PER_TARGET_SEARCHES else ci._cands.get(t, [])
                    for i, t in enumerate(starts)]
+
+
+def test_a_caller_that_cannot_be_analysed_makes_the_union_partial(monkeypatch):
+    """One caller whose data flow raises must not lose the others, nor silently shrink the union."""
+    from analyzer import scan
+
+    real = scan.ValueEngine.flow
+
+    def flow(self, start, end, name):
+        if name == "pick":
+            raise RuntimeError("synthetic failure in pick")
+        return real(self, start, end, name)
+
+    monkeypatch.setattr(scan.ValueEngine, "flow", flow)
+    s = site(scan.scan_file(str(CORPUS / "bin/wrappers_glibc_static")), "raw1")
+    n = s.number
+    assert n.status == "partial"
+    assert {39, 104, 110} <= set(n.values)  # main's calls and the w2 -> w1 chain are still there
+    assert any("not analysed" in r and "pick" in r and "synthetic failure" in r for r in n.reasons)

@@ -107,6 +107,7 @@ class WrapperResolver:
             self.exhausted = True
             return (Leaf((), frozenset((Unknown(f"{desc}: inter-procedural budget exhausted"),))),)
         callers = self.index.callers(fstart)
+        extra.extend(f"{desc}: {why}" for why in self.index.failures.get(fstart, ()))
         if not callers and not extra:
             return (Leaf((), frozenset((Unknown(f"{desc}; no calls to {fname} found"),))),)
         merged: dict[tuple, set] = {}
@@ -462,6 +463,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     for stub, name in sorted(stubs.items()):
         if name in found:
             calls.extend((cs, name) for cs in ip.index.callers(stub))
+            incomplete.extend(f"calls to {name}(): {why}" for why in ip.index.failures.get(stub, ()))
     for at, name in direct:
         if name in found:
             f = ip.index.finder.function_for(at)
