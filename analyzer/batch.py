@@ -23,6 +23,7 @@ cached never imports LIEF, Capstone or the analysis code. Identical files under 
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import stat
@@ -418,6 +419,8 @@ def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, er
             doc, _ = _job(path, options, limits, progress)
             _store(cache, okey, sha, doc)
             conn.send(("done", idx, json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
+            del doc
+            gc.collect()  # scan_file runs with the cyclic collector paused: what it left in cycles goes now
     except BaseException:  # noqa: BLE001 - the parent sees the pipe close and reports the binary in hand
         pass
     finally:

@@ -28,6 +28,7 @@ not a failed run. The pieces:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import resource
 import signal
@@ -51,6 +52,23 @@ HARD_STOP_GRACE = 10.0
 
 BUDGET_REASON = "time budget exhausted"
 MEMORY_REASON = "memory limit exhausted"
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while one binary is analysed, back on afterwards (not run).
+
+    The data flow allocates millions of small objects that stay alive until the end (states, atoms, decoded
+    instructions), and every full collection walks all of them: busybox took 2.1 s with the collector and 1.6 s
+    without. What the analysis leaves in reference cycles is freed when the caller drops it (scan_file breaks the
+    engine's cycles itself) or by the next collection; batch workers collect between binaries."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class BudgetExceeded(Exception):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import model
-from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline, Limits
+from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline, Limits, gc_paused
 from .syscalls import load_table
 from .values.noreturn import NORETURN_NAMES
 
@@ -73,6 +73,13 @@ class ValueEngine:
         import capstone
 
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+
+    def close(self) -> None:
+        """Drop what the analysis holds: the flows reference the engine (noreturn, summaries) and the engine them,
+        so without this they wait for the cyclic collector, which scan_file pauses."""
+        self._flows.clear()
+        self._failed.clear()
+        self.interproc = None
 
     def noreturn(self, target: int, depth: int = 0) -> bool:
         """Does a call to target never come back? By name for imports, else by looking for a way out of its body.
@@ -319,6 +326,11 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
     analysed are reported unresolved with reason "time budget exhausted" and `report.incomplete` says how many.
     `progress(stage, payload)`, when given, receives ("binary", a site-less report dict) once the ELF is loaded,
     so that a supervising process (limits.run_isolated) can still report the binary if this one is killed."""
+    with gc_paused():
+        return _scan_file(path, options, limits, progress)
+
+
+def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, progress) -> model.Report:
     options = options or ScanOptions()
     timeout = limits.timeout if limits is not None else options.max_seconds
     deadline = Deadline(timeout)
@@ -335,6 +347,14 @@ def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits |
     raws, rejected = find_sites(lb, deadline=deadline, incomplete=incomplete,
                                 max_sites=(limits or Limits()).max_sites)
     engine = ValueEngine(lb, deadline)
+    try:
+        return _scan_values(path, options, lb, report, raws, rejected, engine, incomplete, timeout)
+    finally:
+        engine.close()
+
+
+def _scan_values(path: str, options: ScanOptions, lb: LoadedBinary, report: model.Report, raws, rejected,
+                 engine: ValueEngine, incomplete: list[str], timeout) -> model.Report:
     sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
     skipped = sum(1 for s in sites if BUDGET_REASON in s.number.reasons)
     if skipped:

@@ -16,6 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .. import __version__
+from ..limits import gc_paused
 from . import cache
 from .image import KernelImage, fingerprint, load_kernel
 from .model import (
@@ -45,6 +46,11 @@ ENTRY_ORDER = {"syscall": 0, "sysenter": 1, "syscall (compat)": 2, "int 0x80": 3
 
 def analyze_kernel(path: str, use_cache: bool = True) -> KernelAnalysis:
     """Analyse the vmlinux at `path` (or return the cached analysis of identical content)."""
+    with gc_paused():  # ~120k symbols' worth of small objects: full collections would walk them again and again
+        return _analyze_kernel(path, use_cache)
+
+
+def _analyze_kernel(path: str, use_cache: bool) -> KernelAnalysis:
     t0 = time.perf_counter()
     fp = fingerprint(path)  # validates the file and reads what the analysis needs; the hash runs in a thread
     if use_cache and cache.may_hold(fp.build_id):  # no entry for this build-id: a miss without waiting for the hash
