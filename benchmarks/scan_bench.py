@@ -48,6 +48,10 @@ def run_once(path: Path, cold: bool = True) -> tuple[float, int, dict]:
 
 
 def main() -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from benchutil import precompile
+
+    precompile()
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--runs", type=int, default=3)
