@@ -19,8 +19,8 @@ import stat
 import struct
 import threading
 from array import array
-from dataclasses import dataclass, field
-from itertools import compress, repeat
+from dataclasses import dataclass
+from itertools import compress
 from operator import add
 from typing import NamedTuple
 
