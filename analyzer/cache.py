@@ -204,7 +204,7 @@ class ResultCache:
         header = json.dumps(self._header(sha256, options_key, payload), separators=(",", ":"))
         try:  # atomic; written as UTF-8, the bytes `payload` was hashed as
             outfile.write_text(self.path_for(self.key(sha256, options_key)), header + "\n" + text,
-                               tmp_prefix=TMP_PREFIX)
+                               tmp_prefix=TMP_PREFIX, private=True)
         except OSError:
             return False
         self.stats.stores += 1
@@ -326,7 +326,7 @@ def derived_put(kind: str, source: str, value) -> None:
                            "payload_sha256": hashlib.sha256(payload.encode()).hexdigest()})
         d = os.path.dirname(path)
         new_version = not os.path.isdir(d)
-        outfile.write_text(path, head + "\n" + payload, tmp_prefix=TMP_PREFIX)  # atomic, makes the directory
+        outfile.write_text(path, head + "\n" + payload, tmp_prefix=TMP_PREFIX, private=True)  # atomic, makes the directory
         if new_version:
             _prune_derived_versions(os.path.dirname(d))
     except (OSError, TypeError, ValueError):

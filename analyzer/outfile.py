@@ -10,11 +10,12 @@ import stat
 TMP_PREFIX = ".sysscan-"
 
 
-def write_text(path: str, text: str, *, tmp_prefix: str = TMP_PREFIX) -> None:
+def write_text(path: str, text: str, *, tmp_prefix: str = TMP_PREFIX, private: bool = False) -> None:
     """Write `text` (UTF-8) to `path`; raises OSError (callers turn it into their one-line error).
 
     `tmp_prefix` names the temporary file of an atomic write, so that a caller can recognise (and clean up) the
-    ones a killed writer leaves behind (the result cache does)."""
+    ones a killed writer leaves behind (the result cache does). `private`: a new file is readable by its owner only
+    (0600: what a scan found in someone's binaries is theirs; the result cache uses it)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -33,7 +34,7 @@ def write_text(path: str, text: str, *, tmp_prefix: str = TMP_PREFIX) -> None:
             fh.write(text)
         if st is not None:
             os.chmod(tmp, stat.S_IMODE(st.st_mode))  # keep the mode of the file we replace
-        else:
+        elif not private:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a new report is readable like any new file

@@ -246,3 +246,18 @@ def test_limits_apply_to_cached_results_too(xdg):
     assert p.returncode == 10 and "too large" in p.stderr
     fast = run(target, "-f", "json", "--timeout", "0.000001")  # another budget: another key, a real (partial) run
     assert any("time budget exhausted" in m for m in json.loads(fast.stdout)["incomplete"])
+
+
+def test_entries_are_private_to_their_owner(xdg):
+    """A cached report says what a scan found in someone's binaries: new entries are 0600 whatever the umask."""
+    import stat
+
+    c = C.ResultCache()
+    sha = "cd" * 32
+    old = os.umask(0o022)
+    try:
+        assert c.put(sha, "o", doc(1))
+    finally:
+        os.umask(old)
+    path = c.path_for(c.key(sha, "o"))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
