@@ -12,6 +12,7 @@ from rich.text import Text
 
 from ..model import RegisterValue, Report, Site
 from ..textsafe import terminal_safe
+from .common import num
 
 STATUS_STYLE = {"resolved": "green", "partial": "yellow", "unresolved": "bold red"}
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",
@@ -27,19 +28,11 @@ def fmt_values(v: RegisterValue, limit: int = 4) -> str:
         if x in v.strings:
             parts.append(_quote(v.strings[x]))
         else:
-            parts.append(_num(x))
+            parts.append(num(x))
     if len(v.values) > limit:
         parts.append(f"…+{len(v.values) - limit}")
     text = parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
     return text + ("|?" if v.status == "partial" else "")
-
-
-def _num(x: int) -> str:
-    if x >= 0xFFFFFFFFFFFF0000:  # small negative numbers (AT_FDCWD, -1) read better signed
-        return str(x - (1 << 64))
-    if x >= 0xFFFF0000 and x <= 0xFFFFFFFF:
-        return str(x - (1 << 32)) if x >= 0xFFFFFF00 else hex(x)
-    return str(x) if x < 4096 else hex(x)
 
 
 def _quote(s: str, width: int = 40) -> str:
@@ -132,7 +125,7 @@ def render(report: Report, opts: dict) -> str:
                 why.append("\nnumber: by symbolic execution (angr)")
             for c in site.number.callers[:8]:  # a wrapper site: where its number comes from
                 via = "".join(f" → {v}" for v in c.via)
-                vals = ", ".join(_num(x) for x in c.values) or "?"
+                vals = ", ".join(num(x) for x in c.values) or "?"
                 why.append(f"\ncaller {c.call_site:#x} in {c.function}{via}: {vals}",
                            style="" if c.status == "resolved" else "yellow")
             if len(site.number.callers) > 8:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..model import Finding, RegisterValue, Report, Site
+from ..render.common import num  # the one spelling of a number in every text
 from .location import site_location
 
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -401,18 +402,9 @@ def _names(site: Site) -> str:
 def _value_text(rv: RegisterValue) -> str:
     if not rv.values:
         return "?"
-    parts = [repr(rv.strings[v]) if v in rv.strings else _num(v) for v in rv.values[:4]]
+    parts = [repr(rv.strings[v]) if v in rv.strings else num(v) for v in rv.values[:4]]
     text = parts[0] if len(parts) == 1 else "{" + ", ".join(parts) + "}"
     return text + ("|?" if rv.status == "partial" else "")
-
-
-def _num(v: int) -> str:
-    """Small numbers in decimal, small negatives signed (-1, AT_FDCWD), the rest in hex."""
-    if v >= 0xFFFFFFFFFFFF0000:
-        return str(v - (1 << 64))
-    if 0xFFFFFF00 <= v <= 0xFFFFFFFF:
-        return str(v - (1 << 32))
-    return str(v) if v < 4096 else hex(v)
 
 
 def _args_text(rule_node: Node, site: Site) -> str:
