@@ -24,13 +24,9 @@ from operator import add
 from typing import NamedTuple
 
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
+from ..load import EM_X86_64, MACHINE_NAMES
 from ..memory import Memory, Region
 
-EM_X86_64 = 62
-MACHINES = {
-    2: "SPARC", 3: "i386", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64", 22: "s390", 40: "ARM", 42: "SuperH",
-    43: "SPARC v9", 50: "IA-64", 62: "x86-64", 183: "AArch64", 243: "RISC-V", 258: "LoongArch",
-}
 KERNEL_SPACE = 0xFFFF800000000000
 SHT_SYMTAB = 2
 STT_NOTYPE, STT_OBJECT, STT_FUNC = 0, 1, 2
@@ -508,7 +504,7 @@ def _layout(path: str, mm: mmap.mmap, size: int, fd: int | None = None) -> _Layo
         raise BadKernel(path, "big-endian ELF; only x86-64 kernels are supported")
     if ei_class == 1:
         machine = struct.unpack_from("<H", head, 18)[0]
-        raise BadKernel(path, f"32-bit {MACHINES.get(machine, f'machine {machine}')} ELF; "
+        raise BadKernel(path, f"32-bit {MACHINE_NAMES.get(machine, f'machine {machine}')} ELF; "
                               "only x86-64 vmlinux images are supported")
     if ei_class != 2:
         raise CorruptELF(path, f"bad ELF class {ei_class}")
@@ -517,7 +513,7 @@ def _layout(path: str, mm: mmap.mmap, size: int, fd: int | None = None) -> _Layo
     (e_type, e_machine, _ver, _entry, e_phoff, e_shoff, _flags, _ehsize, e_phentsize, e_phnum, e_shentsize,
      e_shnum, e_shstrndx) = struct.unpack_from("<HHIQQQIHHHHHH", head, 16)
     if e_machine != EM_X86_64:
-        raise BadKernel(path, f"{MACHINES.get(e_machine, f'machine {e_machine}')} ELF; "
+        raise BadKernel(path, f"{MACHINE_NAMES.get(e_machine, f'machine {e_machine}')} ELF; "
                               "only x86-64 vmlinux images are supported")
     if e_phentsize != 56 or e_phoff + e_phnum * 56 > size:
         raise CorruptELF(path, "program headers out of the file")
