@@ -402,27 +402,34 @@ def library_wrappers(path: str) -> LibraryWrappers:
     return lw
 
 
-def _import_stubs(lb) -> dict[int, str]:
-    """PLT stub (and `jmp *GOT` instruction) address -> imported name, from the jumps through GOT slots."""
-    stubs: dict[int, str] = {}
+def _through_got(lb, modrm: int):
+    """(code range, its bytes, offset, imported name) of every `ff <modrm> disp32(%rip)` whose slot is an import's
+    GOT slot: modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt)."""
     if lb.bits != 64 or not lb.imports:
-        return stubs
+        return
+    needle = bytes((0xFF, modrm))
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
         if not data:
             continue
-        for m in re.finditer(rb"\xff\x25", data):
+        for m in re.finditer(re.escape(needle), data):
             p = m.start()
             if p + 6 > len(data):
                 break
             slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
             name = lb.imports.get(slot)
-            if name is None:
-                continue
-            start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
-            stubs[rng.start + start] = name
-            if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
-                stubs[rng.start + start - 4] = name
+            if name is not None:
+                yield rng, data, p, name
+
+
+def _import_stubs(lb) -> dict[int, str]:
+    """PLT stub (and `jmp *GOT` instruction) address -> imported name, from the jumps through GOT slots."""
+    stubs: dict[int, str] = {}
+    for rng, data, p, name in _through_got(lb, 0x25):
+        start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
+        stubs[rng.start + start] = name
+        if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
+            stubs[rng.start + start - 4] = name
     return stubs
 
 
@@ -494,18 +501,4 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
 
 def _got_calls(lb) -> list[tuple[int, str]]:
     """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name)."""
-    out = []
-    if lb.bits != 64 or not lb.imports:
-        return out
-    for rng in lb.exec_ranges:
-        data = lb.memory.read(rng.start, rng.end - rng.start)
-        if not data:
-            continue
-        for m in re.finditer(rb"\xff\x15", data):
-            p = m.start()
-            if p + 6 > len(data):
-                break
-            slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
-            if slot in lb.imports:
-                out.append((rng.start + p, lb.imports[slot]))
-    return out
+    return [(rng.start + p, name) for rng, _data, p, name in _through_got(lb, 0x15)]
