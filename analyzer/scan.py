@@ -4,6 +4,7 @@ This is the pure function a worker pool (or a distributed engine) runs: a path a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -346,30 +347,22 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
         progress("binary", report.to_dict())
     raws, rejected = find_sites(lb, deadline=deadline, incomplete=incomplete,
                                 max_sites=(limits or Limits()).max_sites)
-    engine = ValueEngine(lb, deadline)
-    try:
-        return _scan_values(path, options, lb, report, raws, rejected, engine, incomplete, timeout)
-    finally:
-        engine.close()
+    with contextlib.closing(ValueEngine(lb, deadline)) as engine:  # close(): its reference cycles go now
+        sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
+        skipped = sum(1 for s in sites if BUDGET_REASON in s.number.reasons)
+        if skipped:
+            incomplete.append(f"{BUDGET_REASON} ({timeout:g}s, --timeout): {skipped} of {len(sites)} sites not "
+                              "analysed, reported unresolved")
+        report.sites = sorted(sites, key=lambda s: s.address)
+        report.rejected = [model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected]
+        if lb.needed and engine.interproc_enabled:  # calls to a library's own syscall wrappers (libc's syscall())
+            try:
+                from .values.wrappers import library_wrapper_calls
 
-
-def _scan_values(path: str, options: ScanOptions, lb: LoadedBinary, report: model.Report, raws, rejected,
-                 engine: ValueEngine, incomplete: list[str], timeout) -> model.Report:
-    sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
-    skipped = sum(1 for s in sites if BUDGET_REASON in s.number.reasons)
-    if skipped:
-        incomplete.append(f"{BUDGET_REASON} ({timeout:g}s, --timeout): {skipped} of {len(sites)} sites not "
-                          "analysed, reported unresolved")
-    report.sites = sorted(sites, key=lambda s: s.address)
-    report.rejected = [model.Rejected(r.address, r.pattern, r.function, r.reason) for r in rejected]
-    if lb.needed and engine.interproc_enabled:  # calls to a library's own syscall wrappers (libc's syscall())
-        try:
-            from .values.wrappers import library_wrapper_calls
-
-            report.wrapper_calls = library_wrapper_calls(lb, engine, incomplete)
-        except Exception as e:  # noqa: BLE001 - an extra; never costs the sites
-            incomplete.append(f"calls to library syscall wrappers not analysed: {type(e).__name__}: {str(e)[:160]}")
-    report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
+                report.wrapper_calls = library_wrapper_calls(lb, engine, incomplete)
+            except Exception as e:  # noqa: BLE001 - an extra; never costs the sites
+                incomplete.append(f"calls to library syscall wrappers not analysed: {type(e).__name__}: {str(e)[:160]}")
+        report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
     if options.kernel is not None:
         from .link import link_report  # the kernel stage: each site's path into this kernel
 
