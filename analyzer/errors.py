@@ -74,3 +74,20 @@ class LimitExceeded(SysscanError):
 
 INTERNAL_ERROR_EXIT = 70
 """Exit code for a bug in sysscan itself (an exception that is not a SysscanError)."""
+
+
+class JobError(SysscanError):
+    """A failure rebuilt from a result document, with the exit code it carried (internal errors: 70)."""
+
+    def __init__(self, path: str | None, problem: str, exit_code: int = INTERNAL_ERROR_EXIT) -> None:
+        super().__init__(path, problem)
+        self.exit_code = exit_code
+
+
+def error_from_doc(path: str | None, err: dict) -> SysscanError:
+    """The error a result document (a worker's, an isolated child's, a cached one) describes, as its own type."""
+    cls = globals().get(str(err.get("type", "")))
+    problem = str(err.get("problem", "error"))
+    if isinstance(cls, type) and issubclass(cls, SysscanError) and cls is not SysscanError:
+        return cls(path, problem)
+    return JobError(path, problem, int(err.get("exit_code") or INTERNAL_ERROR_EXIT))

@@ -15,6 +15,11 @@ from typing import Any
 from . import __version__
 
 SCHEMA_VERSION = "1.0"
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+"""A finding's severity, least to most severe (rules' `severity`, `--fail-on`)."""
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # info 0 .. critical 4
+BY_SEVERITY = SEVERITIES[::-1]
+"""Most severe first: the order reports list findings and counts in."""
 HEX = {"hex": True}
 
 
@@ -321,3 +326,30 @@ def _make_decoder(tp: Any, hexed: bool) -> Any:
             return int(data)
         return int_
     return _identity
+
+
+def summarize_report(report: Report) -> None:
+    """Recompute the derived parts (syscall set, summary) from the sites and findings."""
+    uses: dict[tuple[str, int], SyscallUse] = {}
+    for site in report.sites:
+        handlers = {(k.abi, k.nr): k for k in site.kernel}
+        for ref in site.syscalls:
+            u = uses.setdefault((ref.abi, ref.nr), SyscallUse(abi=ref.abi, nr=ref.nr, name=ref.name))
+            u.sites.append(site.address)
+            k = handlers.get((ref.abi, ref.nr))
+            if k is not None:
+                u.handler, u.enosys = k.handler, k.enosys
+    report.syscalls = [uses[k] for k in sorted(uses)]
+    s = Summary()
+    s.sites = len(report.sites)
+    for site in report.sites:
+        setattr(s, site.number.status, getattr(s, site.number.status) + 1)
+        s.by_instruction[site.instruction] = s.by_instruction.get(site.instruction, 0) + 1
+    s.syscalls = len(uses)
+    gating = [f for f in report.findings if f.baseline not in ("unchanged", "accepted")]  # not baselined/allowed
+    s.findings = len(gating)
+    for f in gating:
+        s.by_severity[f.severity] = s.by_severity.get(f.severity, 0) + 1
+    s.by_instruction = dict(sorted(s.by_instruction.items()))
+    s.by_severity = dict(sorted(s.by_severity.items()))
+    report.summary = s

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import capstone
 
-from .limits import BUDGET_REASON, NEVER, BudgetExceeded, Deadline
-from .load import LoadedBinary
+from .budget import BUDGET_REASON, NEVER, BudgetExceeded, Deadline
+from .program.model import LoadedBinary
 
 PATTERNS: dict[bytes, str] = {b"\x0f\x05": "syscall", b"\x0f\x34": "sysenter", b"\xcd\x80": "int 0x80"}
 

@@ -79,3 +79,12 @@ def _clean(obj, ws: bool = False):
             object.__setattr__(new, k, v)
         return new
     return obj
+
+
+def num(v: int) -> str:
+    """Small numbers in decimal, small negatives signed (-1, AT_FDCWD), the rest in hex."""
+    if v >= 0xFFFFFFFFFFFF0000:
+        return str(v - (1 << 64))
+    if 0xFFFFFF00 <= v <= 0xFFFFFFFF:
+        return str(v - (1 << 32))
+    return str(v) if v < 4096 else hex(v)

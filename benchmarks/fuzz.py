@@ -384,7 +384,7 @@ def worker_main(result_fd: int, memory_mb: int) -> None:
     os.environ.pop("SYSSCAN_DEBUG", None)
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="sysscan-fuzz-cache-"))
     from analyzer.cli import main as cli_main  # noqa: F401 - warm the imports before the first case
-    import analyzer.scan  # noqa: F401
+    import analyzer.run.pipeline  # noqa: F401
     try:
         import lief  # noqa: F401
     except ImportError:
@@ -720,7 +720,14 @@ def run_subprocess_case(path: str, argv: list[str], budget: float, memory_mb: in
 def kernel_cli() -> bool:
     """Does this checkout's CLI take --vmlinux? Then kernel cases go through it (the user's contract: exit 7 for
     any bad kernel); before that, through analyze_kernel() (any one-line SysscanError is acceptable)."""
-    return '"--vmlinux"' in (ROOT / "analyzer" / "cli.py").read_text()
+    return '"--vmlinux"' in _cli_source()
+
+
+def _cli_source() -> str:
+    """The CLI's source, in a checkout where it is one module (analyzer/cli.py) or a package (analyzer/cli/)."""
+    one = ROOT / "analyzer" / "cli.py"
+    files = [one] if one.exists() else sorted((ROOT / "analyzer" / "cli").glob("*.py"))
+    return "".join(f.read_text() for f in files)
 
 
 def run_fuzz(cases: int = 300, seed: int = 1, time_limit: float | None = None, subprocess_cases: int = 4,
@@ -793,7 +800,7 @@ def _drop_unsupported(argv: list[str]) -> list[str]:
     """Leave out options this checkout's CLI does not have yet (the harness predates some of them)."""
     global _SUPPORTED
     if _SUPPORTED is None:
-        src = (ROOT / "analyzer" / "cli.py").read_text()
+        src = _cli_source()
         _SUPPORTED = {o for o in ("--timeout", "--max-memory", "--max-size") if f'"{o}"' in src}
     out, skip = [], False
     for i, a in enumerate(argv):

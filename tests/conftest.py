@@ -26,7 +26,7 @@ def manifest_entries() -> list[dict]:
 
 @lru_cache(maxsize=None)
 def scanned(relpath: str):
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     return scan_file(str(CORPUS / relpath))
 

@@ -13,7 +13,7 @@ def test_import_angr_in_a_fresh_interpreter():
 
 
 def test_sysscan_does_not_import_angr_for_a_local_scan():
-    code = ("import sys; from analyzer.scan import scan_file; scan_file('corpus/bin/idioms_nopie'); "
+    code = ("import sys; from analyzer.run.pipeline import scan_file; scan_file('corpus/bin/idioms_nopie'); "
             "print('angr' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr

@@ -16,9 +16,11 @@ import pytest
 
 from conftest import CORPUS, ROOT
 
-from analyzer import batch
+from analyzer import inputs
+from analyzer.run import job
+from analyzer.run import pool as batch
 from analyzer.cache import ResultCache
-from analyzer.limits import Limits
+from analyzer.budget import Limits
 
 BIN = CORPUS / "bin"
 
@@ -58,7 +60,7 @@ def tree(tmp_path) -> Path:
 # ---- discovery ----------------------------------------------------------------------------------------------------
 
 def test_discovery_by_magic_with_links_and_duplicates(tree):
-    d = batch.discover([str(tree)])
+    d = inputs.discover([str(tree)])
     rel = [os.path.relpath(p, tree) for p in d.files]
     assert rel == ["b_idioms", "sub/c_i386", "y_link_out"]
     assert d.directories == [str(tree)]
@@ -68,22 +70,22 @@ def test_discovery_by_magic_with_links_and_duplicates(tree):
 
 
 def test_unreadable_files_are_skipped_with_a_warning(tree, monkeypatch):
-    real = batch._read_magic
+    real = inputs._read_magic
 
     def denied(path, follow=False):
         if path.endswith("b_idioms"):
             raise PermissionError(13, "Permission denied")
         return real(path, follow)
 
-    monkeypatch.setattr(batch, "_read_magic", denied)
-    d = batch.discover([str(tree)])
+    monkeypatch.setattr(inputs, "_read_magic", denied)
+    d = inputs.discover([str(tree)])
     assert [os.path.basename(p) for p in d.files] == ["x_hard", "c_i386", "y_link_out"]  # walk order
     [w] = [s for s in d.skipped if s.warn]
     assert w.path.endswith("b_idioms") and "Permission denied" in w.reason
 
 
 def test_explicit_paths_are_always_taken(tree):
-    d = batch.discover([str(tree / "notes.txt"), str(tree / "missing"), str(tree / "b_idioms"), str(tree)])
+    d = inputs.discover([str(tree / "notes.txt"), str(tree / "missing"), str(tree / "b_idioms"), str(tree)])
     names = [os.path.basename(p) for p in d.files]
     assert names[:3] == ["notes.txt", "missing", "b_idioms"]  # the scan reports what is wrong with them
     assert "b_idioms" not in names[3:]  # and the directory walk does not take it twice
@@ -96,7 +98,7 @@ def _dicts(result) -> dict[str, dict]:
 
 
 def test_pool_order_and_results_equal_one_by_one(tree):
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     one = batch.scan_paths([str(tree)], jobs=1)
     two = batch.scan_paths([str(tree)], jobs=2)
@@ -130,15 +132,15 @@ def test_cache_answers_the_second_run(tree, tmp_path):
 
 
 def test_scan_job_is_a_pure_document(tmp_path):
-    ok = batch.scan_job(str(BIN / "i386_raw"))
+    ok = job.scan_job(str(BIN / "i386_raw"))
     assert set(ok) == {"path", "report"} and ok["report"]["binary"]["name"] == "i386_raw"
     json.dumps(ok)  # JSON-able as is: what a distributed engine ships
     f = tmp_path / "t"
     f.write_text("text")
-    bad = batch.scan_job(str(f))
+    bad = job.scan_job(str(f))
     assert bad == {"path": str(f), "error": {"type": "NotAnELF", "exit_code": 4,
                                              "problem": "not an ELF file (no \\x7fELF magic)"}}
-    assert batch.scan_job(str(tmp_path / "missing"))["error"]["exit_code"] == 3
+    assert job.scan_job(str(tmp_path / "missing"))["error"]["exit_code"] == 3
 
 
 def _victims(tmp_path: Path, n: int = 3) -> Path:
@@ -149,7 +151,7 @@ def _victims(tmp_path: Path, n: int = 3) -> Path:
 
 
 def test_a_worker_that_dies_costs_only_its_binary(tmp_path, monkeypatch):
-    import analyzer.scan as scan
+    import analyzer.run.pipeline as scan
 
     real = scan.find_sites
 
@@ -168,8 +170,8 @@ def test_a_worker_that_dies_costs_only_its_binary(tmp_path, monkeypatch):
 
 
 def test_a_hung_worker_is_killed_after_its_budget(tmp_path, monkeypatch):
-    import analyzer.limits as limits
-    import analyzer.scan as scan
+    import analyzer.budget as limits
+    import analyzer.run.pipeline as scan
 
     real = scan.find_sites
 
@@ -191,8 +193,8 @@ def test_a_hung_worker_is_killed_after_its_budget(tmp_path, monkeypatch):
 
 
 def test_in_process_hard_stop_still_reports_the_binary(tmp_path, monkeypatch):
-    import analyzer.limits as limits
-    import analyzer.scan as scan
+    import analyzer.budget as limits
+    import analyzer.run.pipeline as scan
 
     def hang(lb, **kw):
         while True:
@@ -208,7 +210,7 @@ def test_in_process_hard_stop_still_reports_the_binary(tmp_path, monkeypatch):
 
 
 def test_an_internal_error_is_contained_per_file(tmp_path, monkeypatch):
-    import analyzer.scan as scan
+    import analyzer.run.pipeline as scan
 
     real = scan.find_sites
 
@@ -227,7 +229,7 @@ def test_an_internal_error_is_contained_per_file(tmp_path, monkeypatch):
 # ---- the aggregate ------------------------------------------------------------------------------------------------
 
 def test_union_is_exactly_the_binaries_syscall_sets(tree):
-    from analyzer.render.aggregate import build_aggregate
+    from analyzer.aggregate import build_aggregate
 
     res = batch.scan_paths([str(tree)], jobs=2)
     agg = build_aggregate(res.reports, res.failures, res.skipped)
@@ -369,7 +371,7 @@ def _alive(pid: int) -> bool:
 
 
 def _run_and_hang(path: str) -> None:
-    import analyzer.scan as scan
+    import analyzer.run.pipeline as scan
 
     def hang(lb, **kw):
         while True:

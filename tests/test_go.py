@@ -18,7 +18,7 @@ def entry(file):
 def test_pclntab_names_match_the_symbol_table():
     """Every function the unstripped twin's symbol table knows, the stripped binary's pclntab names the same
     (ABI0 assembly functions carry `.abi0` in the symbol table only)."""
-    from analyzer.load import load
+    from analyzer.program.load import load
 
     full = load(str(CORPUS / "bin/go_hello"))
     stripped = load(str(CORPUS / "bin/go_hello_stripped"))
@@ -37,8 +37,8 @@ def test_pclntab_names_match_the_symbol_table():
 
 def test_pclntab_found_without_section_headers():
     """With the section header table gone, the table is found by searching read-only memory for its header."""
-    from analyzer.golang import find_pclntab
-    from analyzer.load import load
+    from analyzer.elf.golang import find_pclntab
+    from analyzer.program.load import load
 
     lb = load(str(CORPUS / "bin/go_hello_stripped"))
     regions = [(r.start, r.data, r.writable) for r in lb.memory.regions]
@@ -47,7 +47,7 @@ def test_pclntab_found_without_section_headers():
 
 
 def test_corrupt_pclntab_is_ignored():
-    from analyzer.golang import parse_pclntab
+    from analyzer.elf.golang import parse_pclntab
 
     header = struct.pack("<IBBBBQ", 0xFFFFFFF0, 0, 0, 1, 8, 5) + b"\xff" * 64
     assert parse_pclntab(header, 0x1000, lambda a: True) is None

@@ -35,7 +35,7 @@ def run(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def hostile_report():
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     return scan_file(str(HOSTILE))
 
@@ -192,7 +192,7 @@ def test_output_dir_names_never_come_from_report_contents(tmp_path, name):
 
 def test_the_binary_is_never_executed(monkeypatch):
     """Nothing in the pipeline starts a process: every way to exec is booby-trapped during a scan."""
-    import analyzer.scan
+    import analyzer.run.pipeline
 
     def trap(*a, **k):
         raise AssertionError(f"sysscan tried to execute something: {a[:2]}")
@@ -203,7 +203,7 @@ def test_the_binary_is_never_executed(monkeypatch):
             monkeypatch.setattr(os, name, trap)
     monkeypatch.setattr(subprocess, "Popen", trap)
     for f in (HOSTILE, SAMPLE, CORPUS / "bin" / "i386_raw"):
-        rep = analyzer.scan.scan_file(str(f))
+        rep = analyzer.run.pipeline.scan_file(str(f))
         assert rep.sites
 
 
@@ -230,7 +230,7 @@ def test_yaml_is_only_loaded_safely():
 
 def test_an_exception_in_one_function_is_contained(monkeypatch):
     """A failure while analysing one function: its sites unresolved with the reason, the rest analysed."""
-    import analyzer.scan as scan
+    import analyzer.run.pipeline as scan
     from analyzer.values.local import FunctionDataflow
 
     real = FunctionDataflow.__init__
@@ -252,7 +252,7 @@ def test_an_exception_in_one_function_is_contained(monkeypatch):
 
 def test_an_exception_confirming_one_candidate_is_contained(monkeypatch):
     import analyzer.sites as sites
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     real = sites._decode_region
 
@@ -279,8 +279,8 @@ def test_timeout_gives_a_marked_partial_report():
 
 
 def test_deadline_is_checked_inside_the_data_flow():
-    from analyzer.limits import BudgetExceeded, Deadline
-    from analyzer.load import load
+    from analyzer.budget import BudgetExceeded, Deadline
+    from analyzer.program.load import load
     from analyzer.values.local import FunctionDataflow
 
     lb = load(str(CORPUS / "bin" / "hello_static_stripped"))
@@ -314,8 +314,9 @@ def test_max_memory_runs_isolated_and_matches_in_process():
 def test_memory_hog_in_the_worker_gives_a_marked_report(monkeypatch):
     """The analysis of one binary outgrows --max-memory: that binary gets a report marked incomplete, the
     process that asked is unharmed."""
-    import analyzer.scan as scan
-    from analyzer.limits import Limits, run_isolated
+    import analyzer.run.pipeline as scan
+    from analyzer.budget import Limits
+    from analyzer.run.isolate import run_isolated
     from analyzer.model import Report
 
     def hog(*a, **k):
@@ -342,8 +343,9 @@ def test_max_memory_cli_small_cap_is_still_one_line_or_a_report():
 
 def test_run_isolated_survives_a_killed_worker(monkeypatch):
     """The child dies from a signal after loading: the parent still reports that binary, marked incomplete."""
-    import analyzer.scan as scan
-    from analyzer.limits import Limits, run_isolated
+    import analyzer.run.pipeline as scan
+    from analyzer.budget import Limits
+    from analyzer.run.isolate import run_isolated
     from analyzer.model import Report
 
     real = scan.find_sites
@@ -360,8 +362,9 @@ def test_run_isolated_survives_a_killed_worker(monkeypatch):
 
 
 def test_run_isolated_kills_a_hung_worker(monkeypatch):
-    import analyzer.limits as limits
-    import analyzer.scan as scan
+    import analyzer.budget as limits
+    import analyzer.run.isolate as isolate
+    import analyzer.run.pipeline as scan
     from analyzer.model import Report
 
     def hang(*a, **k):
@@ -371,7 +374,7 @@ def test_run_isolated_kills_a_hung_worker(monkeypatch):
     monkeypatch.setattr(scan, "find_sites", hang)
     monkeypatch.setattr(limits, "HARD_STOP_GRACE", 0.5)
     t0 = time.monotonic()
-    res = limits.run_isolated(str(SAMPLE), None, limits.Limits(timeout=0.5, max_memory_mb=4096))
+    res = isolate.run_isolated(str(SAMPLE), None, limits.Limits(timeout=0.5, max_memory_mb=4096))
     assert time.monotonic() - t0 < 20
     assert isinstance(res, Report)
     assert any("time budget exhausted" in m for m in res.incomplete), res.incomplete
@@ -379,14 +382,15 @@ def test_run_isolated_kills_a_hung_worker(monkeypatch):
 
 def test_run_isolated_returns_input_errors():
     from analyzer.errors import NotAnELF
-    from analyzer.limits import Limits, run_isolated
+    from analyzer.budget import Limits
+    from analyzer.run.isolate import run_isolated
 
     res = run_isolated(str(ROOT / "README.md"), None, Limits(max_memory_mb=4096))
     assert isinstance(res, NotAnELF) and res.exit_code == 4
 
 
 def test_time_limit_interrupts_python_code():
-    from analyzer.limits import BudgetExceeded, function_budget, time_limit
+    from analyzer.budget import BudgetExceeded, function_budget, time_limit
 
     t0 = time.monotonic()
     with pytest.raises(BudgetExceeded):
@@ -401,7 +405,7 @@ def test_time_limit_interrupts_python_code():
 
 
 def test_nested_time_limits_keep_the_outer_one():
-    from analyzer.limits import BudgetExceeded, time_limit
+    from analyzer.budget import BudgetExceeded, time_limit
 
     with pytest.raises(BudgetExceeded):
         with time_limit(0.3):
@@ -412,7 +416,7 @@ def test_nested_time_limits_keep_the_outer_one():
 
 
 def test_deadline_basics():
-    from analyzer.limits import BudgetExceeded, Deadline
+    from analyzer.budget import BudgetExceeded, Deadline
 
     t = [0.0]
     d = Deadline(10, clock=lambda: t[0])
@@ -433,7 +437,7 @@ def test_eh_frame_walk_never_raises_on_garbage():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from analyzer.load import _eh_frame_functions
+    from analyzer.elf.ehframe import _eh_frame_functions
 
     class Sec:
         def __init__(self, data: bytes) -> None:
@@ -463,7 +467,7 @@ def test_eh_frame_walk_never_raises_on_garbage():
 def test_header_check_answers_every_prefix_with_a_documented_error():
     """Every truncation of a real ELF header either passes the header check or raises one SysscanError."""
     from analyzer.errors import SysscanError
-    from analyzer.load import check_header
+    from analyzer.elf.header import check_header
 
     data = SAMPLE.read_bytes()
     for n in range(0, 0x400):

@@ -136,8 +136,8 @@ def test_verbose_table_shows_callers():
 
 # ---- call clobber summaries ------------------------------------------------------------------------------------
 def test_clobber_summary_of_a_leaf_and_of_a_saver():
-    from analyzer.load import load
-    from analyzer.scan import ValueEngine
+    from analyzer.program.load import load
+    from analyzer.values.engine import ValueEngine
     from analyzer.values.interproc import ClobberSummaries
 
     lb = load(str(CORPUS / "bin/wrappers_glibc_static"))
@@ -167,7 +167,7 @@ def test_angr_failure_is_contained_to_the_site(monkeypatch):
         raise RuntimeError("synthetic angr crash")
 
     monkeypatch.setattr(angr_fallback.AngrFallback, "_explore", boom)
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     r = scan_file(str(CORPUS / "bin/wrappers_musl_static"))
     s = site(r, "table_pick")
@@ -177,14 +177,14 @@ def test_angr_failure_is_contained_to_the_site(monkeypatch):
 
 
 def test_angr_time_budget_is_a_reason(monkeypatch):
-    from analyzer.limits import BudgetExceeded
+    from analyzer.budget import BudgetExceeded
     from analyzer.values import angr_fallback
 
     def slow(self, proj, fstart, site, reg):
         raise BudgetExceeded("test")
 
     monkeypatch.setattr(angr_fallback.AngrFallback, "_explore", slow)
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     s = site(scan_file(str(CORPUS / "bin/wrappers_musl_static")), "loop_number")
     assert s.number.status == "unresolved" and any("time budget" in x for x in s.number.reasons)
@@ -192,7 +192,7 @@ def test_angr_time_budget_is_a_reason(monkeypatch):
 
 def test_angr_treats_writable_memory_as_unknown():
     """angr must not read a global's initial value as if it were a constant."""
-    from analyzer.load import load
+    from analyzer.program.load import load
     from analyzer.values.angr_fallback import AngrFallback
 
     lb = load(str(CORPUS / "bin/idioms_nopie"))
@@ -203,7 +203,7 @@ def test_angr_treats_writable_memory_as_unknown():
 
 
 def test_local_scan_does_not_load_angr_even_with_unresolved_sites():
-    code = ("import sys; from analyzer.scan import scan_file; r = scan_file('corpus/bin/wrappers_glibc_static'.replace("
+    code = ("import sys; from analyzer.run.pipeline import scan_file; r = scan_file('corpus/bin/wrappers_glibc_static'.replace("
             "'wrappers_glibc_static', 'idioms_glibc_static')); print('angr' in sys.modules)")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert p.returncode == 0, p.stderr
@@ -214,13 +214,13 @@ def test_local_scan_does_not_load_angr_even_with_unresolved_sites():
 def test_number_kept_across_a_call_uses_the_callees_real_clobbers(file):
     """gcc keeps the number in rdx over `call bump` because bump only writes rax: the ABI's worst case loses it,
     the callee's summary keeps it."""
-    from analyzer.scan import ValueEngine
+    from analyzer.values.engine import ValueEngine
 
     s = site(scanned(file), "keep_across_call")
     assert s.number.values == [39, 110] and s.number.status == "resolved"
     assert "callee clobber summaries" in s.number.provenance
     # and the local engine alone (no inter-procedural stage) does lose it
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     ValueEngine.interproc_enabled = False
     try:
@@ -279,7 +279,7 @@ def _without_section_headers(src, dst):
 
 
 def test_fdes_found_through_eh_frame_hdr_without_section_headers(tmp_path):
-    from analyzer.load import load
+    from analyzer.program.load import load
 
     path = _without_section_headers("bin/idioms_pie_stripped", tmp_path / "pie_noshdr")
     full = {(f.start, f.end) for f in load(str(CORPUS / "bin/idioms_pie_stripped")).functions if f.source == "eh_frame"}
@@ -290,8 +290,8 @@ def test_fdes_found_through_eh_frame_hdr_without_section_headers(tmp_path):
 def test_functions_discovered_by_disassembly_when_nothing_else_is_left(tmp_path):
     """A static glibc binary without section headers has no .eh_frame_hdr either: only the entry point is known.
     Function starts then come from a linear sweep (call targets, code pointers in data)."""
-    from analyzer.load import load
-    from analyzer.scan import scan_file
+    from analyzer.program.load import load
+    from analyzer.run.pipeline import scan_file
 
     path = _without_section_headers("bin/hello_static_stripped", tmp_path / "hello_noshdr")
     lb = load(path)
@@ -304,16 +304,16 @@ def test_functions_discovered_by_disassembly_when_nothing_else_is_left(tmp_path)
 @pytest.mark.parametrize("file", ["bin/wrappers_glibc_static", "bin/go_hello", "bin/i386_glibc_static",
                                   "bin/idioms_pie_stripped", "bin/libraw.so"])
 def test_per_target_caller_search_finds_what_the_whole_index_finds(file):
-    """`CallerIndex._search` (a few byte searches per 64 KB for one target) must find exactly the candidates of
+    """`CallIndex._search` (a few byte searches per 64 KB for one target) must find exactly the candidates of
     the whole-binary index (`_build`, every call-like byte decoded), for function starts, PLT stubs and any
     target the index holds."""
     import random
 
-    from analyzer.load import load
-    from analyzer.values.interproc import CallerIndex
+    from analyzer.program.load import load
+    from analyzer.program.calls import CallIndex
 
     lb = load(str(CORPUS / file))
-    ci = CallerIndex(lb, None)
+    ci = CallIndex(lb)
     index = ci._build()
     targets = sorted({f.start for f in lb.functions} | set(lb.imports) | set(index))
     rnd = random.Random(7)
@@ -324,21 +324,21 @@ def test_per_target_caller_search_finds_what_the_whole_index_finds(file):
 
 
 def test_callers_switch_to_the_whole_index_after_a_few_targets():
-    from analyzer.load import load
-    from analyzer.values.interproc import CallerIndex
+    from analyzer.program.load import load
+    from analyzer.program.calls import CallIndex
 
     lb = load(str(CORPUS / "bin/wrappers_glibc_static"))
-    ci = CallerIndex(lb, None)
-    starts = [f.start for f in lb.functions][: CallerIndex.PER_TARGET_SEARCHES + 2]
+    ci = CallIndex(lb)
+    starts = [f.start for f in lb.functions][: CallIndex.PER_TARGET_SEARCHES + 2]
     got = [ci.candidates(t) for t in starts]
     assert ci._cands is not None  # built once more targets were asked for than the per-target limit
-    assert got == [sorted(set(ci._cands.get(t, []))) if i < CallerIndex.PER_TARGET_SEARCHES else ci._cands.get(t, [])
+    assert got == [sorted(set(ci._cands.get(t, []))) if i < CallIndex.PER_TARGET_SEARCHES else ci._cands.get(t, [])
                    for i, t in enumerate(starts)]
 
 
 def test_a_caller_that_cannot_be_analysed_makes_the_union_partial(monkeypatch):
     """One caller whose data flow raises must not lose the others, nor silently shrink the union."""
-    from analyzer import scan
+    from analyzer.run import pipeline as scan
 
     real = scan.ValueEngine.flow
 

@@ -15,7 +15,7 @@ import networkx as nx
 import pytest
 
 from analyzer.errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
-from analyzer.graph import build_graph, kernel_paths, path_line, write_graph
+from analyzer.kernel.graph import build_graph, kernel_paths, path_line, write_graph
 from analyzer.kernel import KernelAnalysis, analyze_kernel, cache, load_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,7 +9,7 @@ import networkx as nx
 import pytest
 
 from analyzer.kernel import analyze_kernel
-from analyzer.scan import ScanOptions, scan_file
+from analyzer.run.pipeline import ScanOptions, scan_file
 from conftest import CORPUS
 from test_cli import run
 

@@ -17,7 +17,7 @@ from conftest import ROOT
 from analyzer.model import KernelPath
 from analyzer.render import render_all
 from analyzer.rules import apply_rules, shipped_rules
-from analyzer.scan import scan_file
+from analyzer.run.pipeline import scan_file
 
 HOSTILE = ROOT / "corpus" / "hostile" / "hostile_names.elf"
 

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from analyzer.render import render_all
 from analyzer.render.markdown import code, text
-from analyzer.scan import scan_file
+from analyzer.run.pipeline import scan_file
 
 HOSTILE = ROOT / "corpus" / "hostile" / "hostile_names.elf"
 

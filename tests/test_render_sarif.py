@@ -13,7 +13,7 @@ from conftest import CORPUS, ROOT
 
 from analyzer.render import render_all
 from analyzer.rules import apply_rules, shipped_rules
-from analyzer.scan import scan_file
+from analyzer.run.pipeline import scan_file
 
 SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
 VALIDATOR = jsonschema.Draft7Validator(SCHEMA)

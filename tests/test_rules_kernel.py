@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kernel,
 @pytest.fixture(scope="module")
 def linked():
     from analyzer.kernel import analyze_kernel
-    from analyzer.scan import ScanOptions, scan_file
+    from analyzer.run.pipeline import ScanOptions, scan_file
 
     k = analyze_kernel(VMLINUX)
     cwd = os.getcwd()

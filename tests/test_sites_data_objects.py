@@ -54,7 +54,7 @@ def test_the_binary_has_the_shape(binary):
 
 
 def test_bytes_inside_a_data_object_in_text_are_rejected(binary):
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     table = symbol(binary, "table_in_text")[0]
     code = symbol(binary, "code_in_text")[0]

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from analyzer.memory import Memory, Region
+from analyzer.elf.memory import Memory, Region
 
 BASE = 0x401000
 
@@ -90,7 +90,7 @@ def test_the_binary_has_the_riz_store(riz_binary):
     """The input really holds the form (and a call to syscall() in the same function)."""
     import capstone
 
-    from analyzer.load import load
+    from analyzer.program.load import load
 
     lb = load(str(riz_binary))
     main = next(f for f in lb.functions if f.name == "main")
@@ -102,7 +102,7 @@ def test_the_binary_has_the_riz_store(riz_binary):
 
 
 def test_call_to_libc_syscall_next_to_a_riz_store(riz_binary):
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     r = scan_file(str(riz_binary))
     assert not any("riz" in m for m in r.incomplete), r.incomplete

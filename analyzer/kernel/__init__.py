@@ -16,7 +16,8 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..limits import gc_paused
+from ..budget import gc_paused
+from ..syscalls import abi as syscall_abi
 from . import cache
 from .image import KernelImage, fingerprint, load_kernel
 from .model import (
@@ -39,8 +40,6 @@ __all__ = [
     "Dispatcher", "Disagreement", "MsrWrite", "PathStep", "ABIS", "X32_SYSCALL_BIT",
 ]
 
-TABLE_SYMBOLS = {"x86_64": "sys_call_table", "i386": "ia32_sys_call_table", "x32": "x32_sys_call_table"}
-SWITCH_SYMBOLS = {"x86_64": "x64_sys_call", "i386": "ia32_sys_call", "x32": "x32_sys_call"}
 ENTRY_ORDER = {"syscall": 0, "sysenter": 1, "syscall (compat)": 2, "int 0x80": 3}
 
 
@@ -226,7 +225,7 @@ def _fallback_dispatcher(a: KernelAnalysis, image: KernelImage, disp: "Dispatch"
                 a.do_syscall_64, a.do_syscall_64_symbol = fn, "do_syscall_64"
                 a.warnings.append(f"{abi}: dispatcher located from do_syscall_64 by name")
                 return
-    for name, kind in ((SWITCH_SYMBOLS[abi], "switch"), (TABLE_SYMBOLS[abi], "table")):
+    for name, kind in ((syscall_abi.ABIS[abi].dispatcher_symbol, "switch"), (syscall_abi.ABIS[abi].table_symbol, "table")):
         addr = image.address_of(name)
         if addr is None:
             continue
@@ -244,7 +243,7 @@ def _cross_check(a: KernelAnalysis, image: KernelImage, disp: "Dispatch", abi: s
                  mapping: dict) -> None:
     from .handlers import ABI_PREFIXES
 
-    name = TABLE_SYMBOLS.get(abi)
+    name = syscall_abi.ABIS[abi].table_symbol if abi in syscall_abi.ABIS else None
     addr = image.address_of(name) if name else None
     if addr is None or (d.kind == "table" and d.address == addr):
         return

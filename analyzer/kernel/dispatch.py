@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from .code import NOP_MNEMONICS, Code, direct_target, thunk_register, family, imm_operand, mem_operand, reg_operand, written_families
 from .image import KernelImage
-from .model import X32_SYSCALL_BIT, PathStep
+from ..syscalls import X32_SYSCALL_BIT
+from .model import PathStep
 
 MAX_BFS_DEPTH = 5
 MAX_BFS_FUNCTIONS = 400

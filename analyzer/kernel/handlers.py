@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 
+from ..syscalls.abi import ABIS
 from .code import Code
 from .image import KernelImage
 
-ABI_PREFIXES = {
-    "x86_64": ("__x64_sys_", "__x64_"),
-    "x32": ("__x32_compat_sys_", "__x64_sys_", "__x32_", "__x64_"),
-    "i386": ("__ia32_compat_sys_", "__ia32_sys_", "__ia32_"),
-}
+ABI_PREFIXES = {name: abi.handler_prefixes for name, abi in ABIS.items()}
 NAME_PREFIXES = ("__x64_sys_", "__ia32_compat_sys_", "__ia32_sys_", "__x32_compat_sys_", "__x64_compat_sys_",
                  "__se_compat_sys_", "__do_compat_sys_", "__se_sys_", "__do_sys_", "compat_sys_", "sys_")
 WRAPPER_PREFIXES = ("__x64_sys_", "__ia32_sys_", "__ia32_compat_sys_", "__x32_compat_sys_", "__se_sys_",

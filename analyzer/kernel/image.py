@@ -24,8 +24,8 @@ from operator import add
 from typing import NamedTuple
 
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
-from ..load import EM_X86_64, MACHINE_NAMES
-from ..memory import Memory, Region
+from ..elf.header import EM_X86_64, MACHINE_NAMES
+from ..elf.memory import Memory, Region
 
 KERNEL_SPACE = 0xFFFF800000000000
 SHT_SYMTAB = 2

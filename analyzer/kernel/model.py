@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from ..syscalls import X32_SYSCALL_BIT
+
 ABIS = ("x86_64", "x32", "i386")
-X32_SYSCALL_BIT = 0x40000000
 
 MSR_NAMES = {
     0x48: "MSR_IA32_SPEC_CTRL",

@@ -1,90 +1,12 @@
-"""The view across many binaries (a directory or several files): per binary one line, and the union — which syscalls
-the whole tree can make and which binaries make raw ones.
-
-`build_aggregate(reports, failures, skipped)` gives the JSON object written under "aggregate" next to "reports"
-(`{"reports": [...], "aggregate": {...}}`; schema analyzer/schemas/reports.schema.json). It is derived data: a
-saved multi-report JSON re-rendered with `sysscan render` gets it recomputed from its reports (its failed/skipped
-lists are carried over). `render_table` is the terminal view of it; `-v` puts each binary's full table before it.
-
-Deterministic: binaries sorted by path, syscalls by (abi, number); no timings, no cache statistics.
-"""
+"""The terminal view of the aggregate of many binaries (analyzer/aggregate.py computes it): `render_table`; `-v`
+puts each binary's full table before it."""
 from __future__ import annotations
 
 import io
 
+from ..model import BY_SEVERITY
 from ..textsafe import escape_controls
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
-def build_aggregate(reports: list, failures: list | None = None, skipped: list | None = None) -> dict:
-    """Reports (model.Report) plus failed files (batch.Failure, or saved {"path","exit_code","error"} dicts) and
-    skipped ones (batch.Skipped or dicts; only those that warranted a warning are listed)."""
-    reports = sorted(reports, key=lambda r: r.binary.path)
-    failed = []
-    for f in failures or []:
-        if isinstance(f, dict):
-            code = f.get("exit_code", 0)
-            failed.append({"path": str(f.get("path", "")), "exit_code": code if isinstance(code, int) else 0,
-                           "error": str(f.get("error", ""))})
-        else:
-            failed.append({"path": f.path, "exit_code": f.exit_code, "error": f.error.problem})
-    skip = []
-    for s in skipped or []:
-        if isinstance(s, dict):
-            skip.append({"path": str(s.get("path", "")), "reason": str(s.get("reason", ""))})
-        elif s.warn:
-            skip.append({"path": s.path, "reason": s.reason})
-    union: dict[tuple[str, int], dict] = {}
-    binaries = []
-    totals = {"sites": 0, "resolved": 0, "partial": 0, "unresolved": 0, "findings": 0}
-    by_sev: dict[str, int] = {}
-    for r in reports:
-        s = r.summary
-        for k in ("sites", "resolved", "partial", "unresolved", "findings"):
-            totals[k] += getattr(s, k)
-        for sev, n in s.by_severity.items():
-            by_sev[sev] = by_sev.get(sev, 0) + n
-        for u in r.syscalls:
-            e = union.setdefault((u.abi, u.nr), {"abi": u.abi, "nr": u.nr, "name": u.name, "binaries": [],
-                                                 "sites": 0})
-            if e["name"] is None and u.name:
-                e["name"] = u.name
-            e["binaries"].append(r.binary.path)
-            e["sites"] += len(u.sites)
-        binaries.append({
-            "path": r.binary.path, "sha256": r.binary.sha256, "arch": r.binary.arch, "static": r.binary.static,
-            "sites": s.sites, "resolved": s.resolved, "partial": s.partial, "unresolved": s.unresolved,
-            "syscalls": s.syscalls, "findings": s.findings, "incomplete": bool(r.incomplete),
-        })
-    syscalls = [union[k] for k in sorted(union)]
-    return {
-        "binaries": binaries,
-        "raw": [b["path"] for b in binaries if b["sites"]],
-        "unknown_numbers": [b["path"] for b in binaries if b["partial"] or b["unresolved"]],
-        "incomplete": [b["path"] for b in binaries if b["incomplete"]],
-        "syscalls": syscalls,
-        "failed": sorted(failed, key=lambda f: f["path"]),
-        "skipped": sorted(skip, key=lambda s: s["path"]),
-        "summary": {
-            "binaries": len(binaries), "failed": len(failed), "raw": sum(1 for b in binaries if b["sites"]),
-            "syscalls": len(syscalls), **totals,
-            "by_severity": {k: by_sev[k] for k in sorted(by_sev)},
-        },
-    }
-
-
-def saved_lists(data: dict):
-    """The failed/skipped lists of a saved multi-report document (anything malformed in them is dropped)."""
-    from types import SimpleNamespace
-
-    agg = data.get("aggregate") if isinstance(data.get("aggregate"), dict) else {}
-
-    def dicts(key: str) -> list[dict]:
-        v = agg.get(key)
-        return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
-
-    return SimpleNamespace(failures=dicts("failed"), skipped=dicts("skipped"))
 
 
 def _names(paths: list[str], limit: int = 3) -> str:
@@ -122,7 +44,7 @@ def render_table(reports: list, agg: dict, opts: dict) -> str:
     if s["findings"]:
         head.append(f"  findings {s['findings']}", style="bold")
         head.append(" (" + ", ".join(f"{k} {v}" for k, v in sorted(
-            s["by_severity"].items(), key=lambda kv: SEVERITIES.index(kv[0]) if kv[0] in SEVERITIES else 9)) + ")",
+            s["by_severity"].items(), key=lambda kv: BY_SEVERITY.index(kv[0]) if kv[0] in BY_SEVERITY else 9)) + ")",
                     style="dim")
     console.print(Panel(Group(head), title=Text(f"sysscan {__version__}"), title_align="left", box=box.ROUNDED))
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..model import Finding, RegisterValue, Report, Site
+from ..model import BY_SEVERITY, SEVERITY_RANK, Finding, RegisterValue, Report, Site
+from ..textsafe import num
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # info 0 .. critical 4
+SEVERITIES = BY_SEVERITY  # the renderers list the most severe first
 SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "1.0"}
 
@@ -22,15 +22,6 @@ def gating(f: Finding) -> bool:
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: (-SEVERITY_RANK.get(f.severity, 0), f.rule,
                                            -1 if f.site is None else f.site, f.function or ""))
-
-
-def num(v: int) -> str:
-    """Small numbers in decimal, small negatives signed (-1, AT_FDCWD), the rest in hex."""
-    if v >= 0xFFFFFFFFFFFF0000:
-        return str(v - (1 << 64))
-    if 0xFFFFFF00 <= v <= 0xFFFFFFFF:
-        return str(v - (1 << 32))
-    return str(v) if v < 4096 else hex(v)
 
 
 def quote(s: str, width: int = 48) -> str:

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..model import RegisterValue, Report, Site
 from ..textsafe import terminal_safe
-from .common import num
+from ..textsafe import num
 
 STATUS_STYLE = {"resolved": "green", "partial": "yellow", "unresolved": "bold red"}
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan",

@@ -26,7 +26,7 @@ def shipped_rules() -> RuleSet:
 
 def apply_rules(report, ruleset: RuleSet | None = None) -> None:
     """The rules stage, in place: report.findings from `ruleset` (None: the shipped rules), then the summary."""
-    from ..scan import summarize_report
+    from ..model import summarize_report
 
     report.findings = evaluate(report, shipped_rules() if ruleset is None else ruleset)
     summarize_report(report)

@@ -18,12 +18,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..model import Finding, RegisterValue, Report, Site
-from ..render.common import num  # the one spelling of a number in every text
+from ..model import SEVERITY_RANK, Finding, RegisterValue, Report, Site
+from ..syscalls import X32_SYSCALL_BIT
+from ..textsafe import num  # the one spelling of a number in every text
 from .location import site_location
 
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-X32_BIT = 0x40000000
 N_OR_MORE = re.compile(r"^([1-9][0-9]*) or more$")
 STRIPPED_FN = re.compile(r"^sub_[0-9a-f]+$")
 
@@ -46,7 +45,7 @@ class Context:
                 abi, nr = str(d["abi"]), int(d["nr"])
             except (KeyError, TypeError, ValueError):
                 continue
-            dis.add((abi, nr & ~X32_BIT if abi == "x32" else nr))
+            dis.add((abi, nr & ~X32_SYSCALL_BIT if abi == "x32" else nr))
         return cls(report, {s.address: site_location(report, s) for s in report.sites}, frozenset(dis))
 
 
@@ -323,7 +322,7 @@ class Kernel(Node):
             if not site.kernel or any(k.enosys for k in site.kernel) != self.enosys:
                 return False
         if self.disagreement is not None:
-            keys = {(r.abi, r.nr & ~X32_BIT if r.abi == "x32" else r.nr) for r in site.syscalls}
+            keys = {(r.abi, r.nr & ~X32_SYSCALL_BIT if r.abi == "x32" else r.nr) for r in site.syscalls}
             if bool(keys & ctx.disagreements) != self.disagreement:
                 return False
         if self.handlers is not None:

@@ -104,7 +104,7 @@ def _check_examples(res: LintResult, corpus: str | None, scan: Callable | None) 
         res.problems.append("examples not checked: no corpus directory (with manifest.json) found; use --corpus")
         return
     if scan is None:
-        from ..scan import ScanOptions, scan_file
+        from ..run.pipeline import ScanOptions, scan_file
 
         def scan(path: str):
             return scan_file(path, ScanOptions(rules=RuleSet([])))

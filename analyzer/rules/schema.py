@@ -12,7 +12,8 @@ EXPRESSION is a one-key mapping: a logic node (`and`, `or`, `not`, `N or more`, 
 """
 from __future__ import annotations
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from ..model import SEVERITIES
+
 SCOPES = ("site", "binary")
 LOCATIONS = ("application", "libc", "runtime", "unknown")
 STATUSES = ("resolved", "partial", "unresolved")

@@ -24,7 +24,7 @@ import logging
 import sys
 import time
 
-from ..limits import BudgetExceeded, function_budget
+from ..budget import BudgetExceeded, function_budget
 
 MAX_VALUES = 32
 MAX_STEPS = 400

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import capstone
 from capstone import x86 as X
 
-from ..limits import NEVER, Deadline
-from ..memory import Memory
+from ..budget import NEVER, Deadline
+from ..elf.memory import Memory
 from .atoms import (
     TOO_MANY,
     EntryReg,

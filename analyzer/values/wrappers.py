@@ -24,9 +24,13 @@ from dataclasses import dataclass, field
 
 from capstone.x86 import X86_OP_MEM, X86_REG_EIZ, X86_REG_INVALID, X86_REG_RIZ
 
-from ..model import CallerValue
+from ..elf.dso import read_dso
+from ..model import CallerValue, RegisterValue, WrapperCall
+from ..program.calls import got_calls, import_stubs
+from ..program.libraries import find_library
+from ..syscalls.abi import name_syscall
 from .atoms import EntryReg, EntryStack, Unknown, describe
-from .interproc import CallerIndex, ClobberSummaries, foreign, resolve_again, value_at_call
+from .interproc import CallerIndex, CallSite, ClobberSummaries, foreign, resolve_again, value_at_call
 from .local import FunctionDataflow, ValueSummary, summarize
 
 MAX_DEPTH = 6
@@ -298,24 +302,6 @@ class Interproc:
         return RefinedSummary(tuple(sorted(consts)), tuple(reasons), (), tuple(provenance), tuple(callers))
 
 
-# ---- calls into a library's syscall wrappers (dynamic binaries) -------------------------------------------------
-LIB_DIRS = {
-    64: ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"),
-    32: ("/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib32", "/usr/lib32", "/lib", "/usr/lib"),
-}
-_LIB_CACHE: dict[tuple, object] = {}
-
-
-def _find_library(name: str, bits: int) -> str | None:
-    if "/" in name:
-        return name if os.path.isfile(name) else None
-    for d in LIB_DIRS[bits]:
-        p = os.path.join(d, name)
-        if os.path.isfile(p):
-            return p
-    return None
-
-
 class LibraryWrappers:
     """Which exported functions of one library make a system call whose number is their own parameter.
 
@@ -326,7 +312,7 @@ class LibraryWrappers:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.memory, self.exports = _read_library(path)
+        self.memory, self.exports = read_dso(path)
         self._memo: dict[str, object] = {}
 
     def wrapper_input(self, name: str):
@@ -354,43 +340,7 @@ class LibraryWrappers:
         return atom
 
 
-def _read_library(path: str):
-    """(Memory of the PT_LOAD segments, {exported function name: (address, size)}) of a 64-bit ELF .so."""
-    import struct
-
-    from ..memory import Memory, Region
-
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise ValueError("not a little-endian 64-bit ELF")
-    (phoff, shoff) = struct.unpack_from("<QQ", data, 0x20)
-    (phentsize, phnum, shentsize, shnum) = struct.unpack_from("<HHHH", data, 0x36)
-    regions = []
-    for i in range(phnum):
-        p_type, p_flags, p_off, p_vaddr, _pa, p_filesz, p_memsz, _al = struct.unpack_from(
-            "<IIQQQQQQ", data, phoff + i * phentsize)
-        if p_type == 1 and p_filesz:
-            regions.append(Region(p_vaddr, data[p_off:p_off + p_filesz], True, bool(p_flags & 2),
-                                  bool(p_flags & 1), f"LOAD@{p_vaddr:#x}"))
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-    exports: dict[str, tuple[int, int]] = {}
-    for sh in sections:
-        if sh[1] != 11:  # SHT_DYNSYM
-            continue
-        strtab = sections[sh[6]]
-        str_off = strtab[4]
-        for k in range(sh[5] // 24):
-            st_name, st_info, _other, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", data,
-                                                                                      sh[4] + k * 24)
-            if st_info & 0xF not in (2, 10) or not st_shndx or not st_value:  # FUNC / IFUNC, defined
-                continue
-            if st_info >> 4 not in (1, 2):  # GLOBAL / WEAK
-                continue
-            end = data.find(b"\0", str_off + st_name)
-            name = data[str_off + st_name:end].decode("utf-8", "replace")
-            exports.setdefault(name, (st_value, st_size))
-    return Memory(regions), exports
+_LIB_CACHE: dict[tuple, LibraryWrappers] = {}
 
 
 def library_wrappers(path: str) -> LibraryWrappers:
@@ -402,54 +352,21 @@ def library_wrappers(path: str) -> LibraryWrappers:
     return lw
 
 
-def _through_got(lb, modrm: int):
-    """(code range, its bytes, offset, imported name) of every `ff <modrm> disp32(%rip)` whose slot is an import's
-    GOT slot: modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt)."""
-    if lb.bits != 64 or not lb.imports:
-        return
-    needle = bytes((0xFF, modrm))
-    for rng in lb.exec_ranges:
-        data = lb.memory.read(rng.start, rng.end - rng.start)
-        if not data:
-            continue
-        for m in re.finditer(re.escape(needle), data):
-            p = m.start()
-            if p + 6 > len(data):
-                break
-            slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
-            name = lb.imports.get(slot)
-            if name is not None:
-                yield rng, data, p, name
-
-
-def _import_stubs(lb) -> dict[int, str]:
-    """PLT stub (and `jmp *GOT` instruction) address -> imported name, from the jumps through GOT slots."""
-    stubs: dict[int, str] = {}
-    for rng, data, p, name in _through_got(lb, 0x25):
-        start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
-        stubs[rng.start + start] = name
-        if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
-            stubs[rng.start + start - 4] = name
-    return stubs
-
-
 def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     """Calls from this file to an imported function that is a syscall wrapper in the library that provides it
     (libc's `syscall(SYS_gettid)` from a dynamic binary): the number at each call, resolved like a wrapper site's
     (through this file's own wrappers too). The kernel entry is in the library, so these are not sites."""
-    from ..model import RegisterValue, WrapperCall
-    from ..scan import name_syscall
 
     if lb.bits != 64:
         return []
-    stubs = _import_stubs(lb)
-    direct = _got_calls(lb)
+    stubs = import_stubs(lb)
+    direct = got_calls(lb)
     wanted = sorted(set(stubs.values()) | {n for _, n in direct})
     if not wanted:
         return []
     found: dict[str, tuple[object, str]] = {}
     for lib in lb.needed:
-        path = _find_library(lib, lb.bits)
+        path = find_library(lib, lb.bits)
         if path is None:
             continue
         try:
@@ -477,8 +394,6 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
             got = ip.index._confirm(f, at, "call", 6) if f is not None else None
             if got is not None:
                 fd, state = got
-                from .interproc import CallSite
-
                 calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
     out = []
     mask = (1 << lb.bits) - 1
@@ -499,6 +414,3 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     return out
 
 
-def _got_calls(lb) -> list[tuple[int, str]]:
-    """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name)."""
-    return [(rng.start + p, name) for rng, _data, p, name in _through_got(lb, 0x15)]

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import UsageError
-from .engine import SEVERITY_RANK
-from .schema import SEVERITIES
+from ..rules.engine import SEVERITY_RANK
+from ..rules.schema import SEVERITIES
 
 FAIL_ON = ("never", *SEVERITIES)
 
@@ -45,7 +45,7 @@ def _flatten(x: list[list[str]] | None) -> list[str] | None:
 
 
 def ruleset_from_args(args: argparse.Namespace):
-    from . import RuleSet, load_rules, shipped_rules
+    from ..rules import RuleSet, load_rules, shipped_rules
 
     if getattr(args, "rules", None) or getattr(args, "no_default_rules", False):
         rs = load_rules(args.rules or [], default=not args.no_default_rules)
@@ -66,9 +66,9 @@ def finish(reports: list, args: argparse.Namespace, emit) -> int:
     """After scanning (or loading saved reports): rules, baseline, allowlist, output, then the exit code.
 
     For `sysscan render` the saved findings are kept unless rule options are given."""
-    from . import apply_rules
-    from ..scan import summarize_report
-    from .baseline import apply, load_allowlist, load_baseline
+    from ..rules import apply_rules
+    from ..model import summarize_report
+    from ..rules.baseline import apply, load_allowlist, load_baseline
 
     rendering = getattr(args, "_rules_on_render", False)
     ruleset = None
@@ -120,7 +120,7 @@ def cmd_rules(argv: Sequence[str]) -> int:
     args = p.parse_args(list(argv))
     if args.action == "lint":
         from ..errors import BadRules
-        from .lint import format_result, lint
+        from ..rules.lint import format_result, lint
 
         res = lint(args.paths or None, corpus=args.corpus, examples=not args.no_examples)
         sys.stdout.write(format_result(res, args.verbose))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from . import model
+from .. import model
 from .graph import kernel_paths
 
 

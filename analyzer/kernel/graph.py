@@ -19,8 +19,9 @@ from collections.abc import Iterable
 
 import networkx as nx
 
-from . import outfile
-from .kernel.model import X32_SYSCALL_BIT, EntryPoint, Handler, KernelAnalysis
+from .. import outfile
+from ..syscalls import X32_SYSCALL_BIT
+from .model import EntryPoint, Handler, KernelAnalysis
 
 MAX_NUMBERS_IN_LINE = 3
 

@@ -1,22 +1,17 @@
-"""Many inputs: find the ELF files under directories, scan them with a pool of worker processes (results cached by
-content), and put the reports together.
+"""Many inputs: scan the ELF files found under the given paths (analyzer.inputs.discover) with a pool of worker
+processes (results cached by content), and put the reports together.
 
     result = scan_paths(["/usr/bin", "build/app"], ScanOptions(), Limits(), jobs=2, cache=ResultCache())
     result.reports      # [Report], sorted by path, whatever order the workers finished in
     result.failures     # [Failure], sorted by path: one line each on stderr, and the exit code (the highest one)
     aggregate(result.reports, result.failures, result.skipped)   # per binary + the union (render/aggregate.py)
 
-The per-binary job is `scan_job(path, options, limits) -> dict`: a pure function, a path and options in, a
+The per-binary job is `run.job.scan_job(path, options, limits) -> dict`: a pure function, a path and options in, a
 JSON-able result document out (`{"path", "report": {...}}` or `{"path", "error": {"type", "exit_code",
 "problem"}}`), so a distributed engine can run it as is. The pool here runs the same function in forked worker
 processes that live for the whole run (imports and the shared --vmlinux analysis are inherited, not re-done); a
 worker that dies or overruns its binary's budget is replaced, and that binary still gets a report marked
-incomplete (or an error line), as `limits.run_isolated` does for one file.
-
-Discovery (directories): recursive, by the ELF magic (not by name); symbolic links to directories are not followed,
-a symbolic link or hard link to a file already found is skipped, files that are not ELF are skipped silently, an
-unreadable file or directory is skipped with a warning. Paths given explicitly are always scanned (so a missing or
-non-ELF explicit path is still an error, as for one file).
+incomplete (or an error line), as `run.isolate.run_isolated` does for one file.
 
 Warm runs: each file's sha256 is looked up in the result cache (analyzer/cache.py) first; a run whose files are all
 cached never imports LIEF, Capstone or the analysis code. Identical files under several names are analysed once.
@@ -31,21 +26,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import errors
-from .errors import InputNotFound, SysscanError
-
-ELF_MAGIC = b"\x7fELF"
-INTERNAL = "InternalError"
-
+from ..errors import JobError, SysscanError, error_from_doc
+from ..inputs import Skipped, discover
+from .job import _job, _lost_doc, _retarget, _store, options_key, preload
 
 # ---- results ------------------------------------------------------------------------------------------------------
-
-class JobError(SysscanError):
-    """A failure rebuilt from a result document, with the exit code it carried (internal errors: 70)."""
-
-    def __init__(self, path: str | None, problem: str, exit_code: int = errors.INTERNAL_ERROR_EXIT) -> None:
-        super().__init__(path, problem)
-        self.exit_code = exit_code
 
 
 @dataclass
@@ -60,20 +45,6 @@ class Failure:
     @property
     def line(self) -> str:
         return f"sysscan: error: {self.error}"
-
-
-@dataclass
-class Skipped:
-    path: str
-    reason: str
-    warn: bool = True  # unreadable: a warning line; a duplicate link: silent
-
-
-@dataclass
-class Discovery:
-    files: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    directories: list[str] = field(default_factory=list)  # the directory arguments
 
 
 @dataclass
@@ -96,261 +67,11 @@ class BatchResult:
 
 # ---- discovery ----------------------------------------------------------------------------------------------------
 
-def _read_magic(path: str, follow: bool = False) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
-    try:
-        return os.read(fd, 4)
-    finally:
-        os.close(fd)
-
-
-def discover(paths: Sequence[str]) -> Discovery:
-    """The files to scan, in argument order then sorted within each directory, each real file once."""
-    d = Discovery()
-    seen: dict[tuple[int, int], str] = {}
-    links: list[str] = []
-
-    def take_regular(path: str, st: os.stat_result, check_magic: bool, follow: bool = False) -> None:
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            d.skipped.append(Skipped(path, f"same file as {seen[key]}", warn=False))
-            return
-        if check_magic:
-            if st.st_size < 4:
-                return
-            try:
-                magic = _read_magic(path, follow)
-            except OSError as e:
-                d.skipped.append(Skipped(path, f"cannot read: {e.strerror or e}"))
-                return
-            if magic != ELF_MAGIC:
-                return
-        seen[key] = path
-        d.files.append(path)
-
-    def walk(root: str) -> None:
-        def onerror(e: OSError) -> None:
-            d.skipped.append(Skipped(e.filename or root, f"cannot list directory: {e.strerror or e}"))
-
-        for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-            dirnames.sort()
-            for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                try:
-                    st = os.lstat(full)
-                except OSError as e:
-                    d.skipped.append(Skipped(full, f"cannot read: {e.strerror or e}"))
-                    continue
-                if stat.S_ISLNK(st.st_mode):
-                    links.append(full)
-                elif stat.S_ISREG(st.st_mode):
-                    take_regular(full, st, check_magic=True)
-                # fifos, sockets, devices: never opened, silently left out
-
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError:
-            d.files.append(p)  # the scan says what is wrong with it (missing, unreadable)
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            d.directories.append(p)
-            walk(p)
-        elif stat.S_ISREG(st.st_mode):
-            take_regular(p, st, check_magic=False)
-        else:
-            d.files.append(p)  # "not a regular file": the scan's error
-    for link in links:  # after every real file, so that a link to a file found anywhere is a duplicate
-        try:
-            st = os.stat(link)
-        except OSError:
-            continue  # dangling
-        if stat.S_ISREG(st.st_mode):
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                d.skipped.append(Skipped(link, f"symbolic link to {seen[key]}", warn=False))
-                continue
-            take_regular(link, st, check_magic=True, follow=True)
-    return d
-
 
 # ---- the per-binary job -------------------------------------------------------------------------------------------
 
-def options_key(options=None, limits=None) -> str:
-    """Everything besides the input's bytes that can change a result document (part of the cache key)."""
-    from .limits import Limits
-
-    limits = limits or Limits()
-    okey = options.key() if options is not None else "t=None;rules=shipped;kernel=None"
-    return f"{okey};timeout={limits.timeout};max_sites={limits.max_sites};fn={limits.function_seconds}"
-
-
-def _error_doc(path: str, e: SysscanError) -> dict:
-    return {"path": path, "error": {"type": type(e).__name__, "exit_code": e.exit_code, "problem": e.problem}}
-
-
-def scan_job(path: str, options=None, limits=None, progress=None) -> dict:
-    """Analyse one binary: a path and options in, a JSON-able result document out. Never raises for anything
-    about the input or the analysis (KeyboardInterrupt aside):
-
-        {"path": P, "report": Report.to_dict()}                              # a report (maybe `incomplete`)
-        {"path": P, "error": {"type": "CorruptELF", "exit_code": 5, "problem": "..."}}
-
-    With `limits.max_memory_mb` the analysis runs in a forked child under RLIMIT_AS (`limits.run_isolated`),
-    else in this process with the wall-clock budget and a SIGALRM backstop (as the CLI does for one file)."""
-    return _job(path, options, limits, progress)[0]
-
-
-def _job(path: str, options, limits, progress=None):
-    """(document, Report or None): the Report object too, so that an in-process caller can skip a round trip."""
-    from .limits import HARD_STOP_GRACE, BudgetExceeded, InternalFailure, Limits, run_isolated, time_limit
-
-    limits = limits or Limits()
-    loaded: list[dict] = []  # the site-less report sent once the ELF is loaded: what a hard stop still reports
-
-    def seen(stage: str, payload: dict) -> None:
-        if stage == "binary":
-            loaded[:] = [payload]
-        if progress is not None:
-            progress(stage, payload)
-
-    try:
-        if limits.max_memory_mb is not None:
-            preload()  # libraries are mapped before the child's RLIMIT_AS: the cap is for the analysis itself
-            res = run_isolated(path, options, limits)
-            if isinstance(res, InternalFailure):
-                raise JobError(path, f"internal error: {res}".replace(f"{path}: ", "", 1))
-            if isinstance(res, Exception):
-                raise res
-            report = res
-        else:
-            from .scan import scan_file
-
-            hard = None if limits.timeout is None else limits.timeout + HARD_STOP_GRACE
-            try:
-                with time_limit(hard):
-                    report = scan_file(path, options, limits=limits, progress=seen)
-            except BudgetExceeded:
-                why = f"time budget exhausted ({limits.timeout:g}s, --timeout, stopped {HARD_STOP_GRACE:g}s later)"
-                if loaded:
-                    return _lost_doc(path, loaded[0], why, limits), None
-                raise errors.LimitExceeded(path, f"{why} before anything could be reported") from None
-    except SysscanError as e:
-        return _error_doc(path, e), None
-    except MemoryError:
-        return _error_doc(path, JobError(path, "internal error: out of memory")), None
-    except RecursionError as e:
-        return _error_doc(path, JobError(path, f"internal error: RecursionError: {e}")), None
-    except Exception as e:  # noqa: BLE001 - a bug in sysscan on this file: reported for this file, the run goes on
-        if os.environ.get("SYSSCAN_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        return _error_doc(path, JobError(path, f"internal error: {type(e).__name__}: {str(e)[:300]}")), None
-    return {"path": path, "report": report.to_dict()}, report
-
-
-def error_from_doc(path: str, err: dict) -> SysscanError:
-    cls = getattr(errors, str(err.get("type", "")), None)
-    problem = str(err.get("problem", "error"))
-    if isinstance(cls, type) and issubclass(cls, SysscanError) and cls is not SysscanError:
-        return cls(path, problem)
-    return JobError(path, problem, int(err.get("exit_code") or errors.INTERNAL_ERROR_EXIT))
-
-
-def _cache_payload(doc: dict) -> dict | None:
-    """What of a job's document goes into the cache: the report, or a deterministic input error."""
-    from .cache import CACHEABLE_ERRORS
-
-    if "report" in doc:
-        return {"report": doc["report"]}
-    if doc.get("error", {}).get("type") in CACHEABLE_ERRORS:
-        return {"error": {"type": doc["error"]["type"], "problem": doc["error"]["problem"]}}
-    return None
-
-
-def _store(cache, okey: str, sha: str | None, doc: dict) -> None:
-    if cache is None or not cache.enabled:
-        return
-    payload = _cache_payload(doc)
-    if payload is None:
-        return
-    key_sha = doc["report"]["binary"].get("sha256") if "report" in doc else sha  # what was actually analysed
-    if key_sha:
-        cache.put(key_sha, okey, payload)
-
-
-def _retarget(doc: dict, path: str) -> dict:
-    """A result document (from the cache, or another file with the same bytes) for `path`."""
-    if "report" in doc:
-        rep = dict(doc["report"])
-        binary = dict(rep.get("binary") or {})
-        binary["path"] = path
-        binary["name"] = os.path.basename(path)
-        rep["binary"] = binary
-        return {"path": path, "report": rep}
-    return {"path": path, "error": dict(doc.get("error") or {})}
-
-
-def preload() -> None:
-    """Import what an analysis needs (LIEF ~1 s, Capstone, the data-flow engine) in this process, before forking
-    workers or isolated children: paid once instead of per process, shared copy-on-write, and outside any
-    RLIMIT_AS a child applies. A warm run (everything cached) never calls this."""
-    from . import sites  # noqa: F401 - Capstone
-    from .values import local  # noqa: F401
-
-    try:
-        import lief  # noqa: F401
-    except ImportError:  # the child reports it as it always did
-        pass
-
 
 # ---- progress -----------------------------------------------------------------------------------------------------
-
-class Progress:
-    """What the pool tells about its progress. The default does nothing."""
-
-    def start(self, total: int, cached: int) -> None: ...
-
-    def advance(self, path: str, how: str) -> None: ...  # how: "scanned" | "failed"
-
-    def tick(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-class RichProgress(Progress):
-    """A transient bar on stderr (rich). No refresh thread: the pool is forked while it runs, so it is refreshed
-    from the pool's own loop."""
-
-    def __init__(self) -> None:
-        self._p = None
-        self._task = None
-
-    def start(self, total: int, cached: int) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as RP, TextColumn, TimeElapsedColumn
-
-        self._p = RP(TextColumn("[bold]sysscan[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                     TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
-                     auto_refresh=False)
-        self._p.start()
-        self._task = self._p.add_task(f"{cached} cached", total=total, completed=cached)
-        self._p.refresh()
-
-    def advance(self, path: str, how: str) -> None:
-        if self._p is not None:
-            self._p.update(self._task, advance=1, description=os.path.basename(path)[:40])
-            self._p.refresh()
-
-    def tick(self) -> None:
-        if self._p is not None:
-            self._p.refresh()
-
-    def stop(self) -> None:
-        if self._p is not None:
-            self._p.stop()
-            self._p = None
 
 
 # ---- the pool -----------------------------------------------------------------------------------------------------
@@ -401,7 +122,7 @@ def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, er
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)  # the parent owns stdout (the report)
             os.close(devnull)
-        from .cache import ResultCache
+        from ..cache import ResultCache
 
         cache = ResultCache(cache_dir, cache_max, cache_on)
         while True:
@@ -476,26 +197,14 @@ class _Worker:
         self.err.close()
 
 
-def _lost_doc(path: str, binary: dict | None, why: str, limits) -> dict:
-    """The document for a binary whose worker died or was killed: its header, marked incomplete, if it had been
-    loaded; else an error for that file."""
-    if binary is None:
-        if limits.max_memory_mb is None and "time budget" not in why:
-            return _error_doc(path, JobError(path, f"internal error: the analysing process died ({why})"))
-        return _error_doc(path, errors.LimitExceeded(path, f"analysis stopped before the ELF was loaded: {why}"))
-    rep = dict(binary)
-    rep["incomplete"] = sorted(set(rep.get("incomplete") or []) |
-                               {f"analysis stopped: {why}; no sites could be reported"})
-    return {"path": path, "report": rep}
-
-
 def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: int, cache, okey: str,
              on_done: Callable[[int, dict], None], progress: Progress) -> None:
     """Run `jobs` on `workers` forked processes; `on_done(index, document)` for each, in completion order."""
     import multiprocessing
     from multiprocessing.connection import wait
 
-    from .limits import HARD_STOP_GRACE, _death_reason
+    from ..budget import HARD_STOP_GRACE
+    from .isolate import _death_reason
 
     ctx = multiprocessing.get_context("fork")
     cache_args = (cache.directory, cache.max_bytes, cache.enabled) if cache is not None else (None, 0, False)
@@ -539,7 +248,7 @@ def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: 
                     idx, path, _sha = w.job
                     last = w.native_last_line()
                     if last and "budget" not in lost_why:
-                        from .textsafe import escape_controls
+                        from ..textsafe import escape_controls
 
                         lost_why += f"; it said: {escape_controls(last)[:200]}"
                     binary = w.binary
@@ -574,7 +283,7 @@ def _hash_all(paths: list[str], threads: int, max_size: int) -> dict[str, str]:
     regular or are over --max-size get none: never looked up, the scan gives their error."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from .cache import file_sha256
+    from ..cache import file_sha256
 
     def one(p: str) -> tuple[str, str | None]:
         try:
@@ -595,7 +304,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
                progress: Progress | None = None) -> BatchResult:
     """Discover, look up the cache, scan what is missing (in-process for one file, else a pool), sort by path.
     When the directories given hold no ELF file at all (and nothing else was given), `files` is 0."""
-    from .limits import Limits
+    from ..budget import Limits
 
     t0 = time.perf_counter()
     limits = limits or Limits()
@@ -660,7 +369,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
         progress.stop()
     if use_cache and cache.stats.stores:
         cache.prune()
-    from .model import Report
+    from ..model import Report
 
     for p in sorted(docs):
         doc = docs[p]
@@ -681,56 +390,14 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
 
 # ---- command-line glue (cli.py only wires these in) ---------------------------------------------------------------
 
-def _jobs_arg(text: str) -> int:
-    import argparse
 
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of jobs: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: one per core): {text!r}")
-    return v
+class Progress:
+    """What the pool tells about its progress. The default does nothing."""
 
+    def start(self, total: int, cached: int) -> None: ...
 
-def add_batch_args(p) -> None:
-    g = p.add_argument_group("many inputs")
-    g.add_argument("-j", "--jobs", type=_jobs_arg, default=0, metavar="N",
-                   help="worker processes when several files need analysing (default 0: one per core)")
+    def advance(self, path: str, how: str) -> None: ...  # how: "scanned" | "failed"
 
+    def tick(self) -> None: ...
 
-def limits_from_args(args):
-    from .limits import DEFAULT_MAX_SIZE, Limits
-
-    return Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
-                  DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
-
-
-def scan_for_cli(args, options) -> BatchResult:
-    """`sysscan PATH...`: scan, print a warning per unreadable file and an error line per failed file on stderr
-    (sorted by path), and return the result. One explicit file that fails raises its error, as it always did."""
-    import sys
-
-    from .cache import ResultCache
-    from .textsafe import escape_controls
-
-    quiet = getattr(args, "quiet", False)
-    if getattr(args, "no_cache", False):
-        os.environ["SYSSCAN_NO_CACHE"] = "1"  # the rule-file cache too, and every worker process
-    cache = ResultCache()
-    progress = RichProgress() if not quiet and sys.stderr.isatty() else None
-    result = scan_paths(args.paths, options, limits_from_args(args), jobs=getattr(args, "jobs", 0), cache=cache,
-                        progress=progress)
-    if not result.many and result.failures:
-        raise result.failures[0].error
-    if not quiet:
-        for s in result.skipped:
-            if s.warn:
-                print(f"sysscan: warning: {escape_controls(s.path)}: {escape_controls(s.reason)}", file=sys.stderr)
-    if not result.files:
-        where = ", ".join(result.directories) or ", ".join(args.paths)
-        raise InputNotFound(where, "no ELF files found in this directory" if len(result.directories) == 1 else
-                                   "no ELF files found in these directories")
-    for f in result.failures:
-        print(escape_controls(f.line), file=sys.stderr)
-    return result
+    def stop(self) -> None: ...

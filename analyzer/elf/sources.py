@@ -12,7 +12,7 @@ import shutil
 import struct
 import subprocess
 
-from .textsafe import escape_controls
+from ..textsafe import escape_controls
 
 TIMEOUT = 10.0
 MAX_SECTIONS = 4096

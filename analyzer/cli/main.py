@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .errors import INTERNAL_ERROR_EXIT, BadReport, SysscanError, UsageError
-from .model import Report
-from .textsafe import terminal_safe
+from .. import __version__
+from ..errors import INTERNAL_ERROR_EXIT, BadReport, SysscanError, UsageError
+from ..model import Report
+from ..textsafe import terminal_safe
 
 FORMATS = ("table", "json", "sarif", "markdown", "html")
 SUBCOMMANDS = ("scan", "render", "rules", "kernel", "cache")
@@ -37,12 +37,12 @@ def _parser_scan() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="ELF file(s) to analyse (x86-64 or i386), or directories: every ELF file under them")
     _kernel_args(p)
-    from .rules.ci import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
+    from .rules import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
 
     add_rule_args(p)
     _output_args(p)
     _limit_args(p)
-    from .batch import add_batch_args  # --jobs
+    from .scan import add_batch_args  # --jobs
 
     add_batch_args(p)
     return p
@@ -62,8 +62,8 @@ def _kernel_args(p: argparse.ArgumentParser, scan: bool = True) -> None:
 
 
 def _kernel_analysis(path: str, args: argparse.Namespace):
-    from .errors import BadKernel, CorruptELF, NotAnELF, UnsupportedArch
-    from .kernel import analyze_kernel
+    from ..errors import BadKernel, CorruptELF, NotAnELF, UnsupportedArch
+    from ..kernel import analyze_kernel
 
     try:
         return analyze_kernel(path, use_cache=not args.no_cache)
@@ -73,7 +73,7 @@ def _kernel_analysis(path: str, args: argparse.Namespace):
 
 def _limit_args(p: argparse.ArgumentParser) -> None:
     """Resource limits for untrusted input (README, "Limits and hostile input")."""
-    from .limits import DEFAULT_TIMEOUT
+    from ..budget import DEFAULT_TIMEOUT
 
     g = p.add_argument_group("limits (untrusted input)")
     g.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -123,9 +123,10 @@ def _megabytes(text: str) -> int:
 def _scan_limited(path: str, args: argparse.Namespace, options=None) -> Report:
     """One binary under the user's limits: in a child process when --max-memory is given, else in-process with
     the per-binary deadline (checked per block/site) and a SIGALRM backstop a little after it."""
-    from .errors import LimitExceeded
-    from .limits import DEFAULT_MAX_SIZE, HARD_STOP_GRACE, BudgetExceeded, Limits, run_isolated, time_limit
-    from .scan import scan_file
+    from ..errors import LimitExceeded
+    from ..budget import DEFAULT_MAX_SIZE, HARD_STOP_GRACE, BudgetExceeded, Limits, time_limit
+    from ..run.isolate import run_isolated
+    from ..run.pipeline import scan_file
 
     limits = Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
                     DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
@@ -159,7 +160,7 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 def _parser_render() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sysscan render", description="Render a saved JSON report again.")
     p.add_argument("report", metavar="REPORT.json")
-    from .rules.ci import add_rule_args  # saved findings are kept unless rule options are given
+    from .rules import add_rule_args  # saved findings are kept unless rule options are given
 
     add_rule_args(p, render=True)
     _output_args(p)
@@ -172,18 +173,18 @@ def _render_opts(args: argparse.Namespace, to_terminal: bool) -> dict:
 
 
 def _check_format(fmt: str) -> str:
-    from .render.output import parse_formats
+    from ..render.output import parse_formats
 
     parse_formats(fmt)  # comma separated, each one known
     return fmt
 
 
 def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None, many=None) -> None:
-    from .render.output import emit
+    from ..render.output import emit
 
     extra = {}
     if many is not None:  # several inputs or a directory: the union across binaries goes with the reports
-        from .render.aggregate import build_aggregate
+        from ..aggregate import build_aggregate
 
         extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped)
 
@@ -196,19 +197,19 @@ def _emit(reports: list[Report], args: argparse.Namespace, ruleset=None, many=No
 def cmd_scan(argv: Sequence[str]) -> int:
     args = _parser_scan().parse_args(argv)
     _check_format(args.format)
-    from .scan import ScanOptions
+    from ..run.pipeline import ScanOptions
 
     if args.graph and not args.vmlinux:
         raise UsageError(args.graph, "--graph needs --vmlinux (the graph runs from each site into the kernel)")
     kernel = _kernel_analysis(args.vmlinux, args) if args.vmlinux else None
     options = ScanOptions(kernel=kernel)
-    from .batch import scan_for_cli  # directories, the worker pool, the result cache; failures on stderr
+    from .scan import scan_for_cli  # directories, the worker pool, the result cache; failures on stderr
 
     batch = scan_for_cli(args, options)
     reports = batch.reports
     if args.graph:
         _write_graph(kernel, [s for r in reports for s in r.sites], args.graph)
-    from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
+    from .rules import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
     rc = finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, batch if batch.many else None))
     return max(rc, batch.exit_code)  # a file that failed: the highest exit code among them (README)
@@ -253,18 +254,18 @@ def cmd_render(argv: Sequence[str]) -> int:
         reports = [terminal_safe(Report.from_dict(d), keep_whitespace=True) for d in items]
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise BadReport(args.report, f"not a sysscan report: {str(e)[:300]}") from None
-    from .rules.ci import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
+    from .rules import finish  # rules stage, baseline/allowlist, output, then the --fail-on exit code
 
     many = None
     if isinstance(data, dict) and "reports" in data:  # a multi-report document: its union is recomputed
-        from .render.aggregate import saved_lists
+        from ..aggregate import saved_lists
 
         many = saved_lists(data)
     return finish(reports, args, lambda reps, ruleset: _emit(reps, args, ruleset, many))
 
 
 def _write_graph(kernel, sites, path: str) -> None:
-    from .graph import build_graph, write_graph
+    from ..kernel.graph import build_graph, write_graph
 
     try:
         write_graph(build_graph(kernel, sites), path)
@@ -289,12 +290,12 @@ def cmd_kernel(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     k = _kernel_analysis(args.vmlinux, args)
     if args.sources:
-        from .kernel.sources import fill_sources
+        from ..kernel.sources import fill_sources
 
         fill_sources(k)
     if args.graph:
         _write_graph(k, None, args.graph)
-    from .render.kernel import render_kernel
+    from ..render.kernel import render_kernel
 
     text = render_kernel(k, args.format, {"all": args.all, "width": args.width})
     if args.output:
@@ -309,7 +310,7 @@ def cmd_kernel(argv: Sequence[str]) -> int:
 
 
 def cmd_rules(argv: Sequence[str]) -> int:
-    from .rules.ci import cmd_rules as run
+    from .rules import cmd_rules as run
 
     return run(argv)
 

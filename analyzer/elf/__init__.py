@@ -1,0 +1,1 @@
+"""Reading ELF files: the header checks, memory images, .eh_frame, Go's pclntab, DWARF lines."""

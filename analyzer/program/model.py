@@ -1,0 +1,127 @@
+"""The program model of one object (file): executable ranges, functions, symbols, imports, data in code."""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from ..elf.memory import Memory
+
+
+@dataclass(frozen=True)
+class ExecRange:
+    """An executable section (or segment, when there are no section headers) that may hold syscall sites."""
+
+    name: str
+    start: int
+    end: int
+    offset: int  # file offset of `start`
+
+
+@dataclass(frozen=True)
+class Function:
+    start: int
+    end: int
+    name: str
+    source: str  # "symbol" | "eh_frame" | "entry" | "section"
+
+
+@dataclass
+class LoadedBinary:
+    """Everything the scan needs from one ELF; the LIEF object itself stays private to this module."""
+
+    path: str
+    size: int
+    sha256: str
+    arch: str  # "x86_64" | "i386"
+    bits: int
+    elf_type: str  # "executable" | "pie" | "shared-object" | "relocatable" | "core"
+    static: bool
+    stripped: bool
+    interpreter: str | None
+    build_id: str | None
+    entry: int
+    memory: Memory
+    exec_ranges: list[ExecRange]
+    functions: list[Function]
+    symbols: dict[int, str]  # every named address (functions and data), first name by sort order
+    imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
+    needed: list[str] = field(default_factory=list)
+    go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
+    notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
+    calls: object | None = field(default=None, repr=False, compare=False)
+    """program.calls.CallIndex: direct calls into each function, what is address-taken; built on first use by
+    program.calls.call_index and shared by every stage."""
+    data_in_code: list[tuple[int, int, str]] = field(default_factory=list)
+    """(start, end, name) of sized STT_OBJECT symbols inside executable sections: tables that hand-written assembly
+    keeps in .text (OpenSSL's ecp_nistz256_precomputed, 148 KB in node). Bytes there are data, never sites."""
+
+    def __post_init__(self) -> None:
+        self.functions.sort(key=lambda f: (f.start, -f.end))
+        self._fstarts = [f.start for f in self.functions]
+        self._sym_addrs = sorted(self.symbols)
+        self.data_in_code.sort()
+        self._dstarts = [d[0] for d in self.data_in_code]
+
+    def data_object_at(self, addr: int) -> tuple[int, int, str] | None:
+        """The data object in code (see data_in_code) that holds addr, if any."""
+        i = bisect.bisect_right(self._dstarts, addr) - 1
+        if i >= 0 and addr < self.data_in_code[i][1]:
+            return self.data_in_code[i]
+        return None
+
+    @property
+    def pie(self) -> bool:
+        return self.elf_type == "pie"
+
+    def function_at(self, addr: int) -> Function | None:
+        """The innermost known function whose range holds addr."""
+        i = bisect.bisect_right(self._fstarts, addr) - 1
+        while i >= 0:
+            f = self.functions[i]
+            if f.start <= addr < f.end:
+                return f
+            if addr - f.start > (1 << 20):
+                break
+            i -= 1
+        return None
+
+    def next_function_start(self, addr: int) -> int | None:
+        i = bisect.bisect_right(self._fstarts, addr)
+        return self._fstarts[i] if i < len(self._fstarts) else None
+
+    def anchor_before(self, addr: int) -> int | None:
+        """The closest known instruction boundary at or before addr: a function start or a function end."""
+        best = None
+        i = bisect.bisect_right(self._fstarts, addr) - 1
+        if i >= 0:
+            best = self._fstarts[i]
+            # a function that ended before addr: code often resumes right after it
+            for j in range(max(0, i - 4), i + 1):
+                f = self.functions[j]
+                if best < f.end <= addr:
+                    best = f.end
+        k = bisect.bisect_right(self._dstarts, addr) - 1  # code resumes after a data object too
+        if k >= 0 and self.data_in_code[k][1] <= addr and (best is None or best < self.data_in_code[k][1]):
+            best = self.data_in_code[k][1]
+        return best
+
+    def next_data_start(self, addr: int) -> int | None:
+        i = bisect.bisect_right(self._dstarts, addr)
+        return self._dstarts[i] if i < len(self._dstarts) else None
+
+    def symbolize(self, addr: int | None) -> str | None:
+        if addr is None:
+            return None
+        if addr in self.imports:
+            return self.imports[addr] + "@plt"
+        return self.symbols.get(addr)
+
+    def exec_range_of(self, addr: int) -> ExecRange | None:
+        for r in self.exec_ranges:
+            if r.start <= addr < r.end:
+                return r
+        return None
+
+    def file_offset(self, addr: int) -> int | None:
+        r = self.exec_range_of(addr)
+        return None if r is None else r.offset + (addr - r.start)

@@ -1,0 +1,54 @@
+"""One object per syscall ABI: the facts every stage needs about it, in one place (as systrack's arch/ does).
+
+A user site picks its ABI by its instruction (`syscall` in 64-bit code: x86_64, or x32 when the number carries the
+x32 bit; `int 0x80` and `sysenter`: always i386, even in a 64-bit program); the kernel stage finds the ABI's table
+and dispatcher by the symbol names here and names its handlers by the prefixes here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import model
+from . import X32_SYSCALL_BIT, SyscallTable, load_table
+
+
+@dataclass(frozen=True)
+class Abi:
+    name: str  # "x86_64" | "i386" | "x32": the table's name
+    number_register: str
+    arg_registers: tuple[str, ...]
+    nr_bit: int  # set in the number by this ABI's callers (x32's 0x40000000)
+    table_symbol: str  # the kernel's table of handlers
+    dispatcher_symbol: str  # the kernel's switch (x64_sys_call …) when the table is not called
+    handler_prefixes: tuple[str, ...]  # how the kernel names this ABI's handlers, most specific first
+
+    def table(self) -> SyscallTable:
+        """The embedded table (analyzer/syscalls/data)."""
+        return load_table(self.name)
+
+
+X86_64 = Abi("x86_64", "rax", ("rdi", "rsi", "rdx", "r10", "r8", "r9"), 0, "sys_call_table", "x64_sys_call",
+             ("__x64_sys_", "__x64_"))
+I386 = Abi("i386", "eax", ("ebx", "ecx", "edx", "esi", "edi", "ebp"), 0, "ia32_sys_call_table", "ia32_sys_call",
+           ("__ia32_compat_sys_", "__ia32_sys_", "__ia32_"))
+X32 = Abi("x32", "rax", X86_64.arg_registers, X32_SYSCALL_BIT, "x32_sys_call_table", "x32_sys_call",
+          ("__x32_compat_sys_", "__x64_sys_", "__x32_", "__x64_"))
+ABIS: dict[str, Abi] = {a.name: a for a in (X86_64, I386, X32)}
+
+
+def site_abi(bits: int, instruction: str) -> Abi:
+    """`syscall` in 64-bit code uses the x86-64 table; `int 0x80` and `sysenter` always use the i386 one."""
+    return X86_64 if bits == 64 and instruction == "syscall" else I386
+
+
+def name_syscall(abi: str, nr: int) -> model.SyscallRef:
+    """Name a number from the embedded tables; x32 numbers (bit 30 set) in 64-bit code use the x32 table."""
+    table_abi = abi
+    if abi == "x86_64" and nr & X32.nr_bit:
+        table_abi = "x32"
+    table = load_table(table_abi)
+    entry = table.get(nr) or (table.get(nr & ~X32.nr_bit) if table_abi == "x32" else None)
+    if entry is None:
+        return model.SyscallRef(nr=nr, abi=table_abi, name=None)
+    return model.SyscallRef(nr=nr, abi=table_abi, name=entry.name,
+                            params=[f"{a.type} {a.name}".strip() for a in entry.args])

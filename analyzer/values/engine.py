@@ -1,0 +1,133 @@
+"""The value engine: local data flow once per function, register values at sites, and the inter-procedural stage
+(values/wrappers.py) for what one function cannot tell."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..budget import NEVER, BudgetExceeded, Deadline
+from .noreturn import NORETURN_NAMES
+
+if TYPE_CHECKING:  # Capstone and the data-flow engine are imported on first use
+    from ..program.model import LoadedBinary
+    from ..sites import RawSite
+    from .local import FunctionDataflow, ValueSummary
+
+
+class ValueEngine:
+    """Runs local data flow once per function and answers register values at sites."""
+
+    def __init__(self, lb: LoadedBinary, deadline: Deadline = NEVER) -> None:
+        self.lb = lb
+        self.deadline = deadline
+        self._flows: dict[tuple[int, int], FunctionDataflow] = {}
+        self._failed: dict[tuple[int, int], Exception] = {}  # a function whose analysis raised: its sites share it
+        self._noreturn: dict[int, bool] = {}
+        self.incomplete: list[str] = []
+        import capstone
+
+        self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+
+    def close(self) -> None:
+        """Drop what the analysis holds: the flows reference the engine (noreturn, summaries) and the engine them,
+        so without this they wait for the cyclic collector, which scan_file pauses."""
+        self._flows.clear()
+        self._failed.clear()
+        self.interproc = None
+
+    def noreturn(self, target: int, depth: int = 0) -> bool:
+        """Does a call to target never come back? By name for imports, else by looking for a way out of its body.
+
+        Only functions with an exact extent (symbol size or .eh_frame range) are judged by their body: a guessed
+        end could hide the `ret` and cut real paths."""
+        if target in self._noreturn:
+            return self._noreturn[target]
+        self._noreturn[target] = False  # recursion guard
+        name = self.lb.imports.get(target) or self.lb.symbols.get(target)
+        result = False
+        if name is not None and name.split("@")[0] in NORETURN_NAMES:
+            result = True
+        else:
+            f = self.lb.function_at(target)
+            if f is not None and f.start == target and f.source in ("symbol", "eh_frame") and depth < 3:
+                result = self._body_never_returns(f.start, f.end, depth)
+        self._noreturn[target] = result
+        return result
+
+    def _body_never_returns(self, start: int, end: int, depth: int) -> bool:
+        code = self.lb.memory.read(start, min(end - start, 1 << 16))
+        if not code:
+            return False
+        last = None
+        for a, sz, m, op in self._md.disasm_lite(code, start):
+            last = (a, sz, m, op)
+            if m.startswith("ret") or m in ("iretq", "sysretq"):
+                return False
+            if m == "jmp" or (m.startswith("j") and m != "jmp"):
+                try:
+                    t = int(op, 16)
+                except ValueError:
+                    return False  # indirect jump: a jump table or a tail call; assume it may return
+                if not start <= t < end:
+                    if m != "jmp" or not self.noreturn(t, depth + 1):
+                        return False
+        if last is None or last[0] + last[1] < end - 16:
+            return False  # did not decode to the end: do not guess
+        return True
+
+    MAX_CACHED_INSNS = 50_000
+    """Decoded instructions kept across functions (~5 KB each with Capstone details): least recently used
+    functions are dropped beyond this, so a binary of huge functions cannot grow memory without bound."""
+
+    def flow(self, start: int, end: int, name: str) -> FunctionDataflow:
+        key = (start, end)
+        fd = self._flows.pop(key, None)
+        if fd is not None:
+            self._flows[key] = fd  # most recently used last
+        else:
+            if key in self._failed:
+                raise self._failed[key]
+            self.deadline.check(name)
+            from ..values.local import FunctionDataflow
+            try:
+                fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
+                                      noreturn=self.noreturn, deadline=self.deadline)
+            except BudgetExceeded:
+                raise
+            except Exception as e:  # contained per function by build_site_safely; remembered for its other sites
+                self._failed[key] = e
+                raise
+            self._flows[key] = fd
+            self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
+            self._cached_insns = getattr(self, "_cached_insns", 0) + len(fd.insns)
+            while self._cached_insns > self.MAX_CACHED_INSNS and len(self._flows) > 1:
+                old = self._flows.pop(next(iter(self._flows)))
+                self._cached_insns -= len(old.insns)
+        return fd
+
+    def at_site(self, site: RawSite, regs: list[str]) -> dict[str, ValueSummary]:
+        fd = self.flow(site.function_start, site.function_end, site.function_name)
+        state = fd.state_before(site.address)
+        mask = 0xFFFFFFFF if regs[0] == "eax" else None
+        from ..values.local import ValueSummary, summarize
+
+        out: dict[str, ValueSummary] = {}
+        for r in regs:
+            if state is None:
+                out[r] = ValueSummary((), (f"the site is not reached when decoding {site.function_name}",), ())
+            else:
+                out[r] = summarize(state.get(r), site.function_name, self.lb.bits, mask)
+        return self._interproc(site, regs, out)
+
+    interproc_enabled = True
+    """The inter-procedural stage (values/wrappers.py): parameters resolved at the callers, clobber summaries."""
+    interproc = None
+
+    def _interproc(self, site: RawSite, regs: list[str], out: dict[str, ValueSummary]) -> dict[str, ValueSummary]:
+        """Hand what the local engine could not finish to the inter-procedural stage (imported only when needed)."""
+        if not self.interproc_enabled or all(s.status == "resolved" for s in out.values()):
+            return out
+        if self.interproc is None:
+            from ..values.wrappers import Interproc
+
+            self.interproc = Interproc(self.lb, self)
+        return self.interproc.refine(site, regs, out)
