@@ -1,5 +1,5 @@
-"""The rules side of the command line: options, the rules stage after scanning, baseline/allowlist marking, the
---fail-on gate, and the `sysscan rules` subcommand. cli.py only wires these in.
+"""The rules side of the command line: options, the rule selection (handed to the pipeline, which owns the rules
+stage), baseline/allowlist marking, the --fail-on gate, and the `sysscan rules` subcommand.
 
 Exit codes: 0 no finding at or above --fail-on (default: never fail), 1 findings at or above it, 8 bad rule or
 allowlist file, 9 bad baseline; the other codes are the scan's (README, "Exit codes").
@@ -21,7 +21,7 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def add_rule_args(p: argparse.ArgumentParser, render: bool = False) -> None:
+def add_rule_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("rules and CI gate")
     g.add_argument("--rules", action="append", metavar="PATH", default=None,
                    help="extra rule file or directory (repeatable); a rule with a shipped id replaces it")
@@ -36,15 +36,15 @@ def add_rule_args(p: argparse.ArgumentParser, render: bool = False) -> None:
     g.add_argument("--baseline", metavar="OLD.json",
                    help="a previous JSON report (or sysscan SARIF): its findings are 'unchanged' and do not gate")
     g.add_argument("--allowlist", metavar="FILE.yml", help="accepted findings, each with a reason (see docs)")
-    if render:
-        p.set_defaults(_rules_on_render=True)
 
 
 def _flatten(x: list[list[str]] | None) -> list[str] | None:
     return None if not x else [s for group in x for s in group]
 
 
-def ruleset_from_args(args: argparse.Namespace):
+def ruleset_from_cli(args: argparse.Namespace):
+    """The selected rules (BadRules, exit 8): the shipped ones, plus --rules, less --no-default-rules, filtered by
+    --select/--ignore."""
     from ..rules import RuleSet, load_rules, shipped_rules
 
     if getattr(args, "rules", None) or getattr(args, "no_default_rules", False):
@@ -57,23 +57,22 @@ def ruleset_from_args(args: argparse.Namespace):
     return rs if isinstance(rs, RuleSet) else RuleSet(list(rs))
 
 
-def _rules_asked(args: argparse.Namespace) -> bool:
+def rules_asked(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "rules", None) or getattr(args, "no_default_rules", False) or
                 getattr(args, "select", None) or getattr(args, "ignore", None))
 
 
-def finish(reports: list, args: argparse.Namespace, emit) -> int:
-    """After scanning (or loading saved reports): rules, baseline, allowlist, output, then the exit code.
+def finish(reports: list, args: argparse.Namespace, emit, ruleset=None) -> int:
+    """After scanning (or loading saved reports): baseline, allowlist, output, then the exit code.
 
-    For `sysscan render` the saved findings are kept unless rule options are given."""
-    from ..rules import apply_rules
+    `ruleset`: the rules the scan's pipeline already ran. Without it (`sysscan render`) the saved findings are
+    kept, unless rule options are given: then the selected rules run on the saved reports."""
     from ..model import summarize_report
+    from ..rules import apply_rules
     from ..rules.baseline import apply, load_allowlist, load_baseline
 
-    rendering = getattr(args, "_rules_on_render", False)
-    ruleset = None
-    if not rendering or _rules_asked(args):
-        ruleset = ruleset_from_args(args)
+    if ruleset is None and rules_asked(args):
+        ruleset = ruleset_from_cli(args)
         for r in reports:
             apply_rules(r, ruleset)
     baseline = load_baseline(args.baseline) if getattr(args, "baseline", None) else None
@@ -120,14 +119,19 @@ def cmd_rules(argv: Sequence[str]) -> int:
     args = p.parse_args(list(argv))
     if args.action == "lint":
         from ..errors import BadRules
+        from ..rules import RuleSet
         from ..rules.lint import format_result, lint
+        from ..run.pipeline import ScanOptions, scan_file
 
-        res = lint(args.paths or None, corpus=args.corpus, examples=not args.no_examples)
+        def scan(path: str):  # each example binary as the pipeline sees it, without findings
+            return scan_file(path, ScanOptions(rules=RuleSet([])))
+
+        res = lint(args.paths or None, corpus=args.corpus, examples=not args.no_examples, scan=scan)
         sys.stdout.write(format_result(res, args.verbose))
         if not res.ok:
             raise BadRules(None, f"rules lint: {len(res.problems)} problem(s)")
         return 0
-    rs = ruleset_from_args(args)
+    rs = ruleset_from_cli(args)
     for r in rs:
         print(f"{r.id:32} {r.severity:8} {r.scope:6} {','.join(r.tags):40} {r.name}")
     print(f"{len(rs)} rules")

@@ -1,45 +1,64 @@
-"""`sysscan PATH...`: the scan command's arguments, and the run they ask for."""
+"""`sysscan PATH...`: the scan command as a sequence of steps, each raising one exit error (errors.py):
+
+    formats_from_cli   -f                       UsageError (2)
+    ruleset_from_cli   --rules/--select/…       BadRules (8)      (cli/rules.py)
+    kernel_from_cli    --vmlinux                BadKernel (7)     (cli/kernel.py)
+    limits_from_cli    --timeout/--max-*        (argparse types: 2)
+    results_from_cli   the paths: discovery, the pool, the cache; a failed explicit file raises its own error
+    finish             baseline/allowlist, output, the --fail-on gate (cli/rules.py)
+
+The rules run once, in each binary's pipeline, with the user's selection.
+"""
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import InputNotFound
+from ..errors import InputNotFound, UsageError
+from .args import add_batch_args, add_kernel_args, add_limit_args, add_output_args, emit_reports, formats_from_cli
 
 if TYPE_CHECKING:
+    from ..budget import Limits
     from ..run.pool import BatchResult
 
 
-def _jobs_arg(text: str) -> int:
-    import argparse
+def _parser() -> argparse.ArgumentParser:
+    from .rules import add_rule_args  # --rules --select --ignore --fail-on --baseline --allowlist
 
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of jobs: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: one per core): {text!r}")
-    return v
+    p = argparse.ArgumentParser(
+        prog="sysscan",
+        description="Find where a Linux ELF enters the kernel: syscall/sysenter/int 0x80 sites, the syscall number "
+                    "and arguments at each, and (with --vmlinux) the kernel function that handles it.",
+        epilog="Other commands: 'sysscan kernel VMLINUX' prints a kernel's recovered syscall tables; "
+               "'sysscan render REPORT.json' re-renders a saved JSON report; "
+               "'sysscan rules lint|list' checks and lists the YAML rules. "
+               "Exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 missing/unreadable input, 4 not an ELF, "
+               "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 10 limit hit "
+               "before any report, 70 internal.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="ELF file(s) to analyse (x86-64 or i386), or directories: every ELF file under them")
+    add_kernel_args(p)
+    add_rule_args(p)
+    add_output_args(p)
+    add_limit_args(p)
+    add_batch_args(p)
+    return p
 
 
-def add_batch_args(p) -> None:
-    g = p.add_argument_group("many inputs")
-    g.add_argument("-j", "--jobs", type=_jobs_arg, default=0, metavar="N",
-                   help="worker processes when several files need analysing (default 0: one per core)")
-
-
-def limits_from_args(args):
+def limits_from_cli(args: argparse.Namespace) -> Limits:
     from ..budget import DEFAULT_MAX_SIZE, Limits
 
     return Limits(timeout=getattr(args, "timeout", None), max_size=getattr(args, "max_size", None) or
                   DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
 
 
-def scan_for_cli(args, options) -> BatchResult:
-    """`sysscan PATH...`: scan, print a warning per unreadable file and an error line per failed file on stderr
-    (sorted by path), and return the result. One explicit file that fails raises its error, as it always did."""
-    import sys
-
+def results_from_cli(args: argparse.Namespace, options, limits: Limits) -> BatchResult:
+    """Scan the paths; print a warning per unreadable file and an error line per failed file on stderr (sorted by
+    path), and return the result. One explicit file that fails raises its error, as it always did."""
     from ..cache import ResultCache
     from ..run.pool import scan_paths
     from ..textsafe import escape_controls
@@ -50,8 +69,7 @@ def scan_for_cli(args, options) -> BatchResult:
         os.environ["SYSSCAN_NO_CACHE"] = "1"  # the rule-file cache too, and every worker process
     cache = ResultCache()
     progress = RichProgress() if not quiet and sys.stderr.isatty() else None
-    result = scan_paths(args.paths, options, limits_from_args(args), jobs=getattr(args, "jobs", 0), cache=cache,
-                        progress=progress)
+    result = scan_paths(args.paths, options, limits, jobs=getattr(args, "jobs", 0), cache=cache, progress=progress)
     if not result.many and result.failures:
         raise result.failures[0].error
     if not quiet:
@@ -65,3 +83,25 @@ def scan_for_cli(args, options) -> BatchResult:
     for f in result.failures:
         print(escape_controls(f.line), file=sys.stderr)
     return result
+
+
+def cmd_scan(argv: Sequence[str]) -> int:
+    from ..run.pipeline import ScanOptions
+    from .kernel import graph_from_cli, kernel_from_cli
+    from .rules import finish, rules_asked, ruleset_from_cli
+
+    args = _parser().parse_args(argv)
+    formats_from_cli(args)
+    if args.graph and not args.vmlinux:
+        raise UsageError(args.graph, "--graph needs --vmlinux (the graph runs from each site into the kernel)")
+    ruleset = ruleset_from_cli(args)
+    kernel = kernel_from_cli(args.vmlinux, args) if args.vmlinux else None
+    # None when no rule option is given: the shipped rules, under the result cache's "shipped" key
+    options = ScanOptions(kernel=kernel, rules=ruleset if rules_asked(args) else None)
+    batch = results_from_cli(args, options, limits_from_cli(args))
+    reports = batch.reports
+    if args.graph:
+        graph_from_cli(kernel, [s for r in reports for s in r.sites], args.graph)
+    rc = finish(reports, args, lambda reps, rs: emit_reports(reps, args, rs, batch if batch.many else None),
+                ruleset=ruleset)
+    return max(rc, batch.exit_code)  # a file that failed: the highest exit code among them (README)

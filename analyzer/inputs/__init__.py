@@ -1,14 +1,104 @@
-"""inputs"""
+"""One door for inputs: what a path is, decided by its content (never its name), and the backend that opens it,
+imported only when that kind is met (LIEF for a program, the kernel stage for a vmlinux).
+
+    kind = detect(path)                  # "directory", "elf", "vmlinux", "vmlinuz", "oci-layout", "tar", "other"
+    lb = load_program(path, max_size)    # a user ELF: its program model (program/load.py)
+    k = load_kernel(path, use_cache)     # a vmlinux: its kernel analysis (kernel/), any failure exit 7
+    found = discover(paths)              # directories walked for ELF files
+
+Compressed kernels (vmlinuz) and container images (OCI layout, docker/OCI archives) are recognised here already and
+refused with a sentence that says what they are; their backends come with their own issues.
+
+Discovery (directories): recursive, by the ELF magic (not by name); symbolic links to directories are not followed,
+a symbolic link or hard link to a file already found is skipped, files that are not ELF are skipped silently, an
+unreadable file or directory is skipped with a warning. Paths given explicitly are always scanned (so a missing or
+non-ELF explicit path is still an error, as for one file).
+"""
 from __future__ import annotations
 
 import os
 import stat
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-
+from ..errors import BadKernel, CorruptELF, NotAnELF, UnsupportedArch
 
 ELF_MAGIC = b"\x7fELF"
+KINDS = ("directory", "elf", "vmlinux", "vmlinuz", "oci-layout", "tar", "other")
+KERNEL_SPACE = 0xFFFF800000000000
+DESCRIPTIONS = {
+    "vmlinuz": "a compressed kernel image (bzImage/vmlinuz)",
+    "oci-layout": "an OCI image layout (a container image)",
+    "tar": "a tar archive (a container image saved with docker save, or an OCI archive?)",
+}
+
+
+def detect(path: str) -> str:
+    """The kind of input at `path`, from its content: one of KINDS. Never raises for a readable path; a path that
+    cannot be read at all is "other" (its loader then says why)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "other"
+    if stat.S_ISDIR(st.st_mode):
+        return "oci-layout" if os.path.isfile(os.path.join(path, "oci-layout")) else "directory"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return "other"
+    if head[:4] == ELF_MAGIC:
+        return "vmlinux" if _kernel_space_elf(path, head) else "elf"
+    if len(head) >= 0x206 and head[0x1FE:0x200] == b"\x55\xaa" and head[0x202:0x206] == b"HdrS":
+        return "vmlinuz"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    return "other"
+
+
+def _kernel_space_elf(path: str, head: bytes) -> bool:
+    """A 64-bit ELF whose PT_LOAD segments lie in kernel space (a vmlinux, stripped or not)."""
+    if len(head) < 64 or head[4] != 2 or head[5] != 1:
+        return False
+    e_phoff, = struct.unpack_from("<Q", head, 0x20)
+    e_phentsize, e_phnum = struct.unpack_from("<HH", head, 0x36)
+    if e_phentsize != 56 or not 0 < e_phnum <= 64:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(e_phoff)
+            ph = fh.read(56 * e_phnum)
+    except (OSError, OverflowError, ValueError):
+        return False
+    for i in range(len(ph) // 56):
+        p_type, _flags, _off, p_vaddr = struct.unpack_from("<IIQQ", ph, i * 56)
+        if p_type == 1 and p_vaddr >= KERNEL_SPACE:
+            return True
+    return False
+
+
+def load_program(path: str, max_size: int | None = None):
+    """A user-space ELF program or library: its program model. An input that is not an ELF says what it is."""
+    from ..program.load import load
+
+    try:
+        return load(path, max_size)
+    except NotAnELF as e:
+        what = DESCRIPTIONS.get(detect(path))
+        if what is None:
+            raise
+        raise NotAnELF(e.path, f"{e.problem}: {what}, not a program") from None
+
+
+def load_kernel(path: str, use_cache: bool = True):
+    """A vmlinux: its kernel analysis (kernel/). Whatever is wrong with the file is a bad kernel (exit 7)."""
+    from ..kernel import analyze_kernel
+
+    try:
+        return analyze_kernel(path, use_cache=use_cache)
+    except (NotAnELF, CorruptELF, UnsupportedArch) as e:
+        raise BadKernel(e.path, e.problem) from None
 
 
 @dataclass

@@ -129,8 +129,11 @@ def run_isolated(path: str, options=None, limits: Limits | None = None):
         return LimitExceeded(path, f"analysis stopped before the ELF was loaded: {why}")
     from ..model import Report
 
+    from .pipeline import rules_stage
+
     report = Report.from_dict(info[1])
     report.incomplete = sorted(set(report.incomplete) | {f"analysis stopped: {why}; no sites could be reported"})
+    rules_stage(report, options)
     _ = SysscanError  # imported for the type in the docstring; keeps linters quiet
     return report
 

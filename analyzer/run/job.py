@@ -70,7 +70,7 @@ def _job(path: str, options, limits, progress=None):
             except BudgetExceeded:
                 why = f"time budget exhausted ({limits.timeout:g}s, --timeout, stopped {HARD_STOP_GRACE:g}s later)"
                 if loaded:
-                    return _lost_doc(path, loaded[0], why, limits), None
+                    return _lost_doc(path, loaded[0], why, limits, options), None
                 raise errors.LimitExceeded(path, f"{why} before anything could be reported") from None
     except SysscanError as e:
         return _error_doc(path, e), None
@@ -134,14 +134,17 @@ def preload() -> None:
         pass
 
 
-def _lost_doc(path: str, binary: dict | None, why: str, limits) -> dict:
-    """The document for a binary whose worker died or was killed: its header, marked incomplete, if it had been
-    loaded; else an error for that file."""
+def _lost_doc(path: str, binary: dict | None, why: str, limits, options=None) -> dict:
+    """The document for a binary whose worker died or was killed: its header, marked incomplete, through the rules
+    stage, if it had been loaded; else an error for that file."""
     if binary is None:
         if limits.max_memory_mb is None and "time budget" not in why:
             return _error_doc(path, JobError(path, f"internal error: the analysing process died ({why})"))
         return _error_doc(path, errors.LimitExceeded(path, f"analysis stopped before the ELF was loaded: {why}"))
-    rep = dict(binary)
-    rep["incomplete"] = sorted(set(rep.get("incomplete") or []) |
-                               {f"analysis stopped: {why}; no sites could be reported"})
-    return {"path": path, "report": rep}
+    from ..model import Report
+    from .pipeline import rules_stage
+
+    rep = Report.from_dict(binary)
+    rep.incomplete = sorted(set(rep.incomplete) | {f"analysis stopped: {why}; no sites could be reported"})
+    rules_stage(rep, options)
+    return {"path": path, "report": rep.to_dict()}

@@ -19,10 +19,11 @@ if TYPE_CHECKING:  # LIEF, Capstone and the data-flow engine are imported on fir
 
 
 def load(path: str, max_size: int | None = None) -> LoadedBinary:
-    """`analyzer.load.load`, imported when first called (a module attribute, so tests can still replace it)."""
-    from ..program.load import load as load_elf
+    """The program model through the one door for inputs (a module attribute, so tests can still replace it);
+    LIEF is imported on first use, not by importing this module."""
+    from ..inputs import load_program
 
-    return load_elf(path, max_size)
+    return load_program(path, max_size)
 
 
 def find_sites(lb: LoadedBinary, **kw):
@@ -108,7 +109,15 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
             if note:
                 report.incomplete = sorted(set(report.incomplete) | {note})
     model.summarize_report(report)
-    from ..rules import apply_rules  # the rules stage: pure, report in -> findings + summary counts
-
-    apply_rules(report, options.rules)
+    rules_stage(report, options)
     return report
+
+
+def rules_stage(report: model.Report, options: ScanOptions | None = None) -> None:
+    """The rules stage, its one owner: findings from the selected rules (`options.rules`; None: the shipped ones),
+    then the summary. Pure: report in, findings out. Every report a runner produces passes here once: whole ones
+    at the end of the pipeline, partial ones (a child stopped after loading the file) in run/isolate.py and
+    run/job.py; the CLI does not run rules again."""
+    from ..rules import apply_rules
+
+    apply_rules(report, getattr(options, "rules", None))

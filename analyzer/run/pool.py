@@ -255,7 +255,7 @@ def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: 
                     w.job = None
                     w.close(kill=True)
                     pool.remove(w)
-                    on_done(idx, _lost_doc(path, binary, lost_why, limits))
+                    on_done(idx, _lost_doc(path, binary, lost_why, limits, options))
                     if pending:
                         w = _Worker(ctx, args)
                         pool.append(w)
