@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.syscalls.abi import ABIS as SYSCALL_ABIS
+
 from analyzer.syscalls import (
     ABIS,
     X32_SYSCALL_BIT,
@@ -52,7 +54,7 @@ def test_table_metadata(abi: str) -> None:
     assert "Debian linux-source-6.1" in t.kernel_version
     expected_src = "syscall_32.tbl" if abi == "i386" else "syscall_64.tbl"
     assert t.source == f"arch/x86/entry/syscalls/{expected_src}"
-    assert len(t.arg_registers) == 6
+    assert len(SYSCALL_ABIS[abi].arg_registers) == 6
 
 
 @pytest.mark.parametrize("abi", ABIS)
@@ -213,8 +215,21 @@ def test_i386_core() -> None:
 
 
 def test_i386_registers() -> None:
-    assert load_table("i386").arg_registers == ("ebx", "ecx", "edx", "esi", "edi", "ebp")
-    assert load_table("x86_64").arg_registers == ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+    assert SYSCALL_ABIS["i386"].arg_registers == ("ebx", "ecx", "edx", "esi", "edi", "ebp")
+    assert SYSCALL_ABIS["x86_64"].arg_registers == ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+
+
+@pytest.mark.parametrize("abi", ABIS)
+def test_embedded_calling_convention_is_the_abi_objects(abi: str) -> None:
+    """The table files carry the calling convention for their readers; it must be the one the code uses."""
+    import json
+    from importlib import resources
+
+    doc = json.loads(resources.files("analyzer.syscalls").joinpath("data", f"{abi}.json").read_text())
+    conv, a = doc["calling_convention"], SYSCALL_ABIS[abi]
+    assert (conv["nr_register"], tuple(conv["arg_registers"])) == (a.number_register, a.arg_registers)
+    assert conv["instruction"] == " / ".join(a.instructions)
+    assert doc.get("nr_offset", 0) == a.nr_bit
 
 
 # ---------------------------------------------------------------------------

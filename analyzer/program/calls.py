@@ -168,10 +168,18 @@ class CallIndex:
         A conservative search, built once per binary: aligned words in non-executable memory (function pointer
         tables, GOT, vtables; the pclntab and .eh_frame encode addresses relatively or are skipped), rip-relative
         `lea`/`mov` and absolute immediates (`mov $f,%reg`, `push $f`) in code."""
+        why = self.address_taken_all().get(target)
+        return [why] if why else []
+
+    def address_taken_all(self) -> dict[int, str]:
+        """Every function start found address-taken, with the first place that takes it."""
         if self._refs is None:
             self._refs = self._build_refs()
-        why = self._refs.get(target)
-        return [why] if why else []
+        return self._refs
+
+    def preset_address_taken(self, refs: dict[int, str]) -> None:
+        """A saved answer (program/freeze.py): a frozen model has no bytes to search."""
+        self._refs = dict(refs)
 
     def _build_refs(self) -> dict[int, str]:
         lb = self.lb

@@ -40,7 +40,7 @@ class FunctionFinder:
         if rng is None:
             return f
         end = min(end or rng.end, rng.end)
-        return Function(start, end, self.lb.symbols.get(start) or f"sub_{start:x}", "discovered")
+        return Function(start, end, self.lb.symbols.get(start) or f"sub_{start:x}", "discovered", self.lb.sha256)
 
     _ENDS = ("ret", "jmp", "ud2", "hlt")
 
@@ -66,7 +66,7 @@ class FunctionFinder:
                 after_end = True
         if best is None or best <= f.start or best > addr:
             return None
-        return Function(best, f.end, lb.symbols.get(best) or f"sub_{best:x}", "discovered")
+        return Function(best, f.end, lb.symbols.get(best) or f"sub_{best:x}", "discovered", lb.sha256)
 
     def _discover(self) -> list[int]:
         lb = self.lb

@@ -73,6 +73,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
 
     data = read_and_check(path, max_size)
     bits, machine = check_header(path, data)
+    sha256 = hashlib.sha256(data).hexdigest()
     binary = _parse_lief(path, data)
     memory = Memory.from_lief(binary)
     if not memory.regions:
@@ -167,6 +168,16 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
     if entry and in_exec(entry) and entry not in functions:
         functions[entry] = Function(entry, 0, symbols.get(entry, "_start" if stripped else f"sub_{entry:x}"), "entry")
 
+    exports: dict[str, int] = {}
+    try:
+        for sym in binary.dynamic_symbols:
+            if (sym.value and sym.shndx and sym.type in (lief.ELF.Symbol.TYPE.FUNC, lief.ELF.Symbol.TYPE.GNU_IFUNC)
+                    and sym.binding in (lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK)):
+                name = _text(sym.name)
+                if name:
+                    exports.setdefault(name, sym.value)
+    except Exception:  # a corrupt dynamic symbol table: no exports (the symbol loop above said so already)
+        exports = {}
     imports: dict[int, str] = {}
     try:
         for reloc in binary.pltgot_relocations:
@@ -198,7 +209,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
             j = bisect.bisect_right(data_starts, s)
             data_next = data_starts[j] if j < len(data_starts) else None
             end = min(x for x in (nxt, data_next, rng.end if rng else None, s + (1 << 16)) if x is not None)
-        final.append(Function(s, max(end, s + 1), f.name, f.source))
+        final.append(Function(s, max(end, s + 1), f.name, f.source, sha256))
 
     build_id = None
     try:
@@ -215,7 +226,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
     return LoadedBinary(
         path=path,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
         arch="x86_64" if machine == EM_X86_64 else "i386",
         bits=bits,
         elf_type=elf_type,
@@ -229,6 +240,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         functions=final,
         symbols=symbols,
         imports=imports,
+        exports=exports,
         needed=needed,
         notes=notes,
         go=go,

@@ -1,4 +1,10 @@
-"""The program model of one object (file): executable ranges, functions, symbols, imports, data in code."""
+"""The program model of one object (file): executable ranges, functions, symbols, imports and exports, needed
+libraries, data in code; calls and what is address-taken come from program/calls.py on first use.
+
+Every stage above reads it (sites, values, the coming surface). An address is only meaningful with the object it
+belongs to once a program spans several (ld.so, libc, …): `Address(obj, va)` and `Function.obj` carry the object's
+content hash. A model is saved and loaded back as the same interface by program/freeze.py.
+"""
 from __future__ import annotations
 
 import bisect
@@ -17,12 +23,29 @@ class ExecRange:
     offset: int  # file offset of `start`
 
 
+@dataclass(frozen=True, order=True)
+class Address:
+    """A virtual address in one object, named by the object's content hash (sha256): a path can hold other bytes
+    tomorrow, and the same bytes can sit under many paths (a library in every container image)."""
+
+    obj: str
+    va: int
+
+    def __str__(self) -> str:
+        return f"{self.obj[:12]}:{self.va:#x}"
+
+
 @dataclass(frozen=True)
 class Function:
     start: int
     end: int
     name: str
-    source: str  # "symbol" | "eh_frame" | "entry" | "section"
+    source: str  # "symbol" (ELF or Go pclntab) | "eh_frame" | "entry" | "discovered"
+    obj: str = ""  # the object's content hash (Address.obj)
+
+    @property
+    def address(self) -> Address:
+        return Address(self.obj, self.start)
 
 
 @dataclass
@@ -45,6 +68,7 @@ class LoadedBinary:
     functions: list[Function]
     symbols: dict[int, str]  # every named address (functions and data), first name by sort order
     imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
+    exports: dict[str, int] = field(default_factory=dict)  # defined dynamic function symbol -> address
     needed: list[str] = field(default_factory=list)
     go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
     notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
@@ -68,6 +92,10 @@ class LoadedBinary:
         if i >= 0 and addr < self.data_in_code[i][1]:
             return self.data_in_code[i]
         return None
+
+    def address(self, va: int) -> Address:
+        """`va` as an address of this object."""
+        return Address(self.sha256, va)
 
     @property
     def pie(self) -> bool:

@@ -73,15 +73,12 @@ class SyscallTable:
         source: str,
         entries: tuple[SyscallEntry, ...] | list[SyscallEntry],
         nr_offset: int = 0,
-        arg_registers: tuple[str, ...] = (),
     ) -> None:
         self.abi = abi
         self.kernel_version = kernel_version
         self.source = source
         #: Added to table numbers by this ABI's callers (0x40000000 for x32).
         self.nr_offset = nr_offset
-        #: Registers carrying arguments 1..6 (documentation; not used here).
-        self.arg_registers = tuple(arg_registers)
         self._entries = tuple(sorted(entries, key=lambda e: e.nr))
         self._by_nr = {e.nr: e for e in self._entries}
         if len(self._by_nr) != len(self._entries):
@@ -148,12 +145,10 @@ def load_table(abi: str) -> SyscallTable:
         raise ValueError(f"unknown syscall ABI {abi!r}; expected one of {', '.join(ABIS)}")
     text = resources.files(__name__).joinpath("data", f"{abi}.json").read_text(encoding="utf-8")
     doc = json.loads(text)
-    conv = doc.get("calling_convention") or {}
     return SyscallTable(
         abi=doc["abi"],
         kernel_version=doc["kernel_version"],
         source=doc["source"],
         entries=[_entry_from_json(e) for e in doc["entries"]],
         nr_offset=int(doc.get("nr_offset", 0)),
-        arg_registers=tuple(conv.get("arg_registers", ())),
     )

@@ -21,6 +21,7 @@ class Abi:
     table_symbol: str  # the kernel's table of handlers
     dispatcher_symbol: str  # the kernel's switch (x64_sys_call …) when the table is not called
     handler_prefixes: tuple[str, ...]  # how the kernel names this ABI's handlers, most specific first
+    instructions: tuple[str, ...]  # the user-space instructions that enter the kernel with this ABI
 
     def table(self) -> SyscallTable:
         """The embedded table (analyzer/syscalls/data)."""
@@ -28,17 +29,18 @@ class Abi:
 
 
 X86_64 = Abi("x86_64", "rax", ("rdi", "rsi", "rdx", "r10", "r8", "r9"), 0, "sys_call_table", "x64_sys_call",
-             ("__x64_sys_", "__x64_"))
+             ("__x64_sys_", "__x64_"), ("syscall",))
 I386 = Abi("i386", "eax", ("ebx", "ecx", "edx", "esi", "edi", "ebp"), 0, "ia32_sys_call_table", "ia32_sys_call",
-           ("__ia32_compat_sys_", "__ia32_sys_", "__ia32_"))
+           ("__ia32_compat_sys_", "__ia32_sys_", "__ia32_"), ("int 0x80", "sysenter"))
 X32 = Abi("x32", "rax", X86_64.arg_registers, X32_SYSCALL_BIT, "x32_sys_call_table", "x32_sys_call",
-          ("__x32_compat_sys_", "__x64_sys_", "__x32_", "__x64_"))
+          ("__x32_compat_sys_", "__x64_sys_", "__x32_", "__x64_"), ("syscall",))
 ABIS: dict[str, Abi] = {a.name: a for a in (X86_64, I386, X32)}
 
 
 def site_abi(bits: int, instruction: str) -> Abi:
-    """`syscall` in 64-bit code uses the x86-64 table; `int 0x80` and `sysenter` always use the i386 one."""
-    return X86_64 if bits == 64 and instruction == "syscall" else I386
+    """`syscall` in 64-bit code uses the x86-64 table (x32 is decided by the number: name_syscall); `int 0x80` and
+    `sysenter` always use the i386 one, even in a 64-bit program."""
+    return X86_64 if bits == 64 and instruction in X86_64.instructions else I386
 
 
 def name_syscall(abi: str, nr: int) -> model.SyscallRef:

@@ -37,11 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from . import X32_SYSCALL_BIT
+from .abi import ABIS
+
 # ---------------------------------------------------------------------------
 # .tbl parsing
 # ---------------------------------------------------------------------------
-
-X32_SYSCALL_BIT = 0x40000000
 
 TBL_64 = "arch/x86/entry/syscalls/syscall_64.tbl"
 TBL_32 = "arch/x86/entry/syscalls/syscall_32.tbl"
@@ -597,25 +598,13 @@ def resolve_args(func: str, idx: SourceIndex, abi: str) -> tuple[list[Param] | N
 # Table assembly
 # ---------------------------------------------------------------------------
 
-CALLING_CONVENTIONS = {
-    "x86_64": {
-        "instruction": "syscall",
-        "nr_register": "rax",
-        "arg_registers": ["rdi", "rsi", "rdx", "r10", "r8", "r9"],
-        "return_register": "rax",
-    },
-    "x32": {
-        "instruction": "syscall",
-        "nr_register": "rax",
-        "arg_registers": ["rdi", "rsi", "rdx", "r10", "r8", "r9"],
-        "return_register": "rax",
-    },
-    "i386": {
-        "instruction": "int 0x80 / sysenter",
-        "nr_register": "eax",
-        "arg_registers": ["ebx", "ecx", "edx", "esi", "edi", "ebp"],
-        "return_register": "eax",
-    },
+CALLING_CONVENTIONS = {  # written into each table's JSON for its readers; the facts are the ABI objects'
+    name: {
+        "instruction": " / ".join(abi.instructions),
+        "nr_register": abi.number_register,
+        "arg_registers": list(abi.arg_registers),
+        "return_register": abi.number_register,
+    } for name, abi in ABIS.items()
 }
 
 
