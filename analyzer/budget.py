@@ -1,4 +1,4 @@
-"""Resource limits for analysing untrusted files: time budgets, an input-size cap, and memory caps for workers.
+"""Budgets for analysing untrusted files: deadlines, hard stops, and the user's limits (time, input size, memory).
 
 sysscan reads hostile inputs (malware, artifacts from forks, kernels of unknown origin). Whatever it is fed, it
 must answer in bounded time and memory, and running out of either gives a partial report *marked* incomplete,
@@ -6,24 +6,20 @@ not a failed run. The pieces:
 
 - `Deadline` — a wall-clock budget passed down the pipeline (`scan_file` → site finding → data flow) and checked
   at function / site / block granularity. `check()` raises `BudgetExceeded`; the per-site containment in
-  `analyzer.scan` turns that into "unresolved: time budget exhausted" for the sites left. Checks are cheap
+  `analyzer.values.report` turns that into "unresolved: time budget exhausted" for the sites left. Checks are cheap
   (one `time.monotonic()` call), so loops call them freely.
 - `time_limit(seconds)` — a hard stop for code that does not check a deadline (a third-party call such as an
   angr analysis): `signal.setitimer` raises `BudgetExceeded` inside the block. Main thread only (elsewhere it
   degrades to a no-op and the caller's `Deadline` checks are what bounds the work). **For the angr stage**:
   wrap each per-function angr call as
 
-      with limits.function_budget(deadline, limits.function_seconds):
+      with budget.function_budget(deadline, budget.DEFAULT_FUNCTION_SECONDS):
           cfg = project.analyses.CFGFast(...)
 
   and catch `BudgetExceeded` to mark that function's values unresolved with reason `BUDGET_REASON`.
 - `Limits` — the user's knobs (`--timeout`, `--max-size`, `--max-memory`) in one picklable object.
-- `apply_rlimits()` — RLIMIT_AS / RLIMIT_CPU for a worker process (call it in the child, never in the CLI's own
-  process: an address-space cap there would take down the whole run).
-- `run_isolated(path, options, limits)` — analyse one binary in a forked child under those rlimits. A child that
-  runs out of memory, overruns its time, or dies from a signal yields a report for *that* binary marked
-  incomplete (or, when it died before the ELF was even loaded, an error for that file); the run goes on. The
-  shape (path + options + limits in, `Report` or `SysscanError` out) is what a worker pool reuses.
+
+Enforcing the memory limit (rlimits in a forked child) is the runner's: run/isolate.py.
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ t = T(); import lief; out["import"] = T() - t
 from analyzer import scan
 from analyzer.rules import apply_rules, shipped_rules
 shipped_rules()
-import gc; gc.disable()  # as scan_file does (analyzer.limits.gc_paused)
+import gc; gc.disable()  # as scan_file does (analyzer.budget.gc_paused)
 t = T(); lb = scan.load(path); out["load"] = T() - t; out["rss_load"] = rss()
 t = T(); raws, rejected = scan.find_sites(lb, incomplete=[]); out["sites"] = T() - t
 t = T()

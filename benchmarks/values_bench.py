@@ -48,7 +48,8 @@ DEFAULT += [Path("/usr/bin/busybox"), Path("/usr/lib/go-1.19/bin/gofmt")]
 CHILD = r"""
 import json, sys, time
 t0 = time.monotonic()
-from analyzer.scan import ValueEngine, scan_file
+from analyzer.run.pipeline import scan_file
+from analyzer.values.engine import ValueEngine
 ValueEngine.interproc_enabled = sys.argv[2] == "1"
 captured = {}
 orig = ValueEngine._interproc

@@ -40,7 +40,7 @@ def build(checking: bool = False) -> dict[str, str]:
     kernel is the one they were made from (the archive moves on; a newer 6.1 build is not a stale sample)."""
     from analyzer.render import EXTENSIONS, render_all
     from analyzer.rules import shipped_rules
-    from analyzer.scan import scan_file
+    from analyzer.run.pipeline import scan_file
 
     cwd = os.getcwd()
     os.chdir(ROOT)
@@ -80,7 +80,7 @@ def build_kernel(vmlinux: str, opts: dict, checking: bool = False) -> dict[str, 
     from analyzer.kernel import analyze_kernel
     from analyzer.render import EXTENSIONS, render_all
     from analyzer.rules import apply_rules
-    from analyzer.scan import ScanOptions, scan_file
+    from analyzer.run.pipeline import ScanOptions, scan_file
 
     analysis = analyze_kernel(vmlinux)
     if checking and analysis.sha256 != committed_kernel_sha256():

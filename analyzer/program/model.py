@@ -70,7 +70,7 @@ class LoadedBinary:
     imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
     exports: dict[str, int] = field(default_factory=dict)  # defined dynamic function symbol -> address
     needed: list[str] = field(default_factory=list)
-    go: object | None = None  # analyzer.golang.GoInfo for Go binaries (pclntab), else None
+    go: object | None = None  # analyzer.elf.golang.GoInfo for Go binaries (pclntab), else None
     notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
     calls: object | None = field(default=None, repr=False, compare=False)
     """program.calls.CallIndex: direct calls into each function, what is address-taken; built on first use by

@@ -74,7 +74,7 @@ def severity_counts(findings: Iterable[Finding]) -> dict[str, int]:
 
 def kernel_graph(site: Site):
     """The site's kernel path(s) as a networkx DiGraph (site -> entry -> ... -> handler -> implementation), built
-    from Site.kernel: the same node names analyzer.graph gives, one path per possible syscall number."""
+    from Site.kernel: the same node names analyzer.kernel.graph gives, one path per possible syscall number."""
     import networkx as nx
 
     g = nx.DiGraph()

@@ -15,7 +15,7 @@ from ..values.engine import ValueEngine
 from ..values.report import binary_info, build_site_safely
 
 if TYPE_CHECKING:  # LIEF, Capstone and the data-flow engine are imported on first use: a run answered from the
-    from ..program.model import LoadedBinary  # result cache (analyzer.batch) imports this module for ScanOptions and
+    from ..program.model import LoadedBinary  # result cache (run/job.py, run/pool.py) imports this module for ScanOptions
 
 
 def load(path: str, max_size: int | None = None) -> LoadedBinary:
