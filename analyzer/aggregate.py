@@ -53,7 +53,13 @@ def build_aggregate(reports: list, failures: list | None = None, skipped: list |
             "syscalls": s.syscalls, "findings": s.findings, "incomplete": bool(r.incomplete),
         })
     syscalls = [union[k] for k in sorted(union)]
+    surface: dict[tuple[str, int], dict] = {}  # the union of the programs' surfaces
+    for r in reports:
+        for u in (r.surface.syscalls if r.surface is not None else ()):
+            e = surface.setdefault((u.abi, u.nr), {"abi": u.abi, "nr": u.nr, "name": u.name, "binaries": []})
+            e["binaries"].append(r.binary.path)
     return {
+        "surface": [surface[k] for k in sorted(surface)],
         "binaries": binaries,
         "raw": [b["path"] for b in binaries if b["sites"]],
         "unknown_numbers": [b["path"] for b in binaries if b["partial"] or b["unresolved"]],

@@ -206,6 +206,59 @@ class Summary:
 
 
 @dataclass
+class SurfaceObject:
+    """One object the program runs with: the program, ld.so, a needed or dlopen'ed library, the vDSO."""
+
+    path: str
+    name: str  # as it was asked for: the program's path, PT_INTERP, a DT_NEEDED or dlopen name, "[vdso]"
+    kind: str  # "program" | "interpreter" | "needed" | "dlopen" | "vdso"
+    sha256: str = ""
+    needed_by: str | None = None
+    functions: int = 0
+    reachable_functions: int = 0
+    sites: int = 0
+    reachable_sites: int = 0
+
+
+@dataclass
+class SurfaceSyscall:
+    """A syscall the program can make, with one shortest path from an entry point to a place that makes it."""
+
+    abi: str
+    nr: int
+    name: str | None = None
+    objects: list[str] = field(default_factory=list)  # the objects (names) whose reachable code makes it
+    sites: int = 0  # reachable sites (and wrapper calls) that can make it
+    path: list[str] = field(default_factory=list)  # "function (object)" steps, the last one the site
+    handler: str | None = None  # with --vmlinux
+    enosys: bool = False
+
+
+@dataclass
+class OpenEnd:
+    """What the static surface cannot see, said: a number not known, a dlopen, an exec, a missing library."""
+
+    kind: str  # "unknown-number" | "dlopen" | "missing-library" | "execve" | "not-analysed" | "vdso-entry"
+    object: str
+    detail: str
+    address: int | None = hexfield(default=None)
+    function: str | None = None
+    path: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Surface:
+    """Every syscall the program can make through its own code, ld.so and its libraries, from its entry points."""
+
+    objects: list[SurfaceObject] = field(default_factory=list)  # load order
+    syscalls: list[SurfaceSyscall] = field(default_factory=list)  # sorted by (abi, nr)
+    open_ends: list[OpenEnd] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    roots: int = 0
+    reachable_functions: int = 0
+
+
+@dataclass
 class Report:
     """The whole answer for one binary. JSON written from it is byte-identical for identical inputs."""
 
@@ -219,6 +272,7 @@ class Report:
     kernel: dict | None = None  # the kernel analysis summary when --vmlinux was given
     incomplete: list[str] = field(default_factory=list)  # what was skipped and why
     wrapper_calls: list[WrapperCall] = field(default_factory=list)  # dynamic binaries: calls to libc's syscall()
+    surface: Surface | None = None  # every syscall reachable through the program and its libraries (--no-surface)
     tool: dict[str, str] = field(default_factory=lambda: {"name": "sysscan", "version": __version__})
     schema_version: str = SCHEMA_VERSION
 

@@ -18,6 +18,7 @@ LAYERS = [
     ("syscalls, elf", {"analyzer.syscalls", "analyzer.elf"}),
     ("program", {"analyzer.program"}),
     ("sites, values", {"analyzer.sites", "analyzer.values"}),
+    ("surface", {"analyzer.surface"}),
     ("kernel", {"analyzer.kernel"}),
     ("rules, aggregate", {"analyzer.rules", "analyzer.aggregate"}),
     ("inputs", {"analyzer.inputs"}),

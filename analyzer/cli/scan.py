@@ -3,6 +3,7 @@
     formats_from_cli   -f                       UsageError (2)
     ruleset_from_cli   --rules/--select/…       BadRules (8)      (cli/rules.py)
     kernel_from_cli    --vmlinux                BadKernel (7)     (cli/kernel.py)
+    surface_from_cli   --no-surface/--sysroot   UsageError (2)
     limits_from_cli    --timeout/--max-*        (argparse types: 2)
     results_from_cli   the paths: discovery, the pool, the cache; a failed explicit file raises its own error
     finish             baseline/allowlist, output, the --fail-on gate (cli/rules.py)
@@ -46,7 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     add_output_args(p)
     add_limit_args(p)
     add_batch_args(p)
+    g = p.add_argument_group("program surface")
+    g.add_argument("--no-surface", action="store_true",
+                   help="raw sites only: do not follow the program into ld.so and its shared libraries")
+    g.add_argument("--sysroot", metavar="DIR", default="/",
+                   help="resolve the program's interpreter and libraries under DIR (a container root, a cross "
+                        "tree), with DIR/etc/ld.so.cache; default /")
     return p
+
+
+def surface_from_cli(args: argparse.Namespace) -> tuple[bool, str]:
+    """`--no-surface`, `--sysroot DIR` (UsageError, exit 2, when DIR is not a directory)."""
+    if not os.path.isdir(args.sysroot):
+        raise UsageError(args.sysroot, "--sysroot: not a directory")
+    return not args.no_surface, args.sysroot
 
 
 def limits_from_cli(args: argparse.Namespace) -> Limits:
@@ -97,7 +111,9 @@ def cmd_scan(argv: Sequence[str]) -> int:
     ruleset = ruleset_from_cli(args)
     kernel = kernel_from_cli(args.vmlinux, args) if args.vmlinux else None
     # None when no rule option is given: the shipped rules, under the result cache's "shipped" key
-    options = ScanOptions(kernel=kernel, rules=ruleset if rules_asked(args) else None)
+    surface, sysroot = surface_from_cli(args)
+    options = ScanOptions(kernel=kernel, rules=ruleset if rules_asked(args) else None, surface=surface,
+                          sysroot=sysroot)
     batch = results_from_cli(args, options, limits_from_cli(args))
     reports = batch.reports
     if args.graph:

@@ -81,3 +81,12 @@ def link_report(report: model.Report, k) -> None:
             for i, arg in enumerate(site.args):
                 if i < len(params):
                     arg.param = params[i].rpartition(" ")[2].lstrip("*")
+    if report.surface is not None:  # the surface's syscalls, linked like sites: this kernel's handler for each
+        for u in report.surface.syscalls:
+            if u.abi not in k.tables:
+                continue
+            h = k.resolve(u.abi, u.nr)
+            u.handler = None if h.enosys else (h.symbol or None)
+            u.enosys = bool(h.enosys)
+            if h.name and not h.enosys:
+                u.name = h.name

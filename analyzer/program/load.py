@@ -127,6 +127,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
 
     stripped = True
     data_objects: dict[int, tuple[int, str]] = {}  # start -> (end, name) of sized data symbols in code
+    variables: dict[int, int] = {}  # start -> end of sized data symbols elsewhere (the surface's data chunks)
     try:
         all_symbols = list(binary.symtab_symbols) + list(binary.dynamic_symbols)
     except Exception as e:  # a corrupt symbol table: analyse without names
@@ -147,6 +148,10 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
             end = addr + min(sym.size, 1 << 30)
             if end > data_objects.get(addr, (0, ""))[0]:
                 data_objects[addr] = (end, symbols.get(addr, name))
+        elif sym.type == lief.ELF.Symbol.TYPE.OBJECT and sym.size:
+            end = addr + min(sym.size, 1 << 30)
+            if end > variables.get(addr, 0):
+                variables[addr] = end
         if (is_func or is_label) and in_exec(addr):
             end = addr + sym.size if sym.size else 0
             prev = functions.get(addr)
@@ -178,6 +183,7 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
                     exports.setdefault(name, sym.value)
     except Exception:  # a corrupt dynamic symbol table: no exports (the symbol loop above said so already)
         exports = {}
+    dyn = _dynamic_facts(binary, memory, bits)
     imports: dict[int, str] = {}
     try:
         for reloc in binary.pltgot_relocations:
@@ -242,10 +248,84 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         imports=imports,
         exports=exports,
         needed=needed,
+        variables=sorted(variables.items()),
+        **dyn,
         notes=notes,
         go=go,
         data_in_code=[(a, e, n) for a, (e, n) in data_objects.items()],
     )
+
+
+def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
+    """What the loader reads besides DT_NEEDED: SONAME, RPATH/RUNPATH, DT_INIT/DT_FINI, and the dynamic relocations
+    (symbol slots, relocated pointers). Anything unreadable is left empty: these feed the program surface, which
+    says what it could not see."""
+    import lief
+
+    out: dict = {"soname": None, "rpath": [], "runpath": [], "got_symbols": {}, "pointers": {}, "data_symbols": [],
+                 "init": [], "tables": [], "sections": [], "init_arrays": [], "data_exports": {}}
+    try:
+        for sec in binary.sections:
+            if sec.virtual_address and sec.size and not sec.flags & SHF_EXECINSTR and sec.flags & 0x2:  # SHF_ALLOC
+                out["sections"].append((sec.virtual_address, sec.virtual_address + sec.size))
+                if _text(sec.name) in (".init_array", ".fini_array", ".preinit_array", "__libc_atexit"):
+                    out["init_arrays"].append((sec.virtual_address, sec.virtual_address + sec.size))
+            if _text(sec.name).startswith((".dynsym", ".symtab", ".strtab", ".dynstr", ".rela", ".rel.", ".hash",
+                                            ".gnu.hash", ".eh_frame", ".gnu.version", ".note")) and sec.virtual_address:
+                out["tables"].append((sec.virtual_address, sec.virtual_address + sec.size))
+    except Exception:  # corrupt section headers
+        pass
+    T = lief.ELF.DynamicEntry.TAG
+    try:
+        for e in binary.dynamic_entries:
+            if e.tag == T.SONAME:
+                out["soname"] = _text(e.name)
+            elif e.tag == T.RPATH:
+                out["rpath"] += [p for p in _text(e.rpath).split(":") if p]
+            elif e.tag == T.RUNPATH:
+                out["runpath"] += [p for p in _text(e.runpath).split(":") if p]
+            elif e.tag in (T.INIT, T.FINI) and e.value:
+                out["init"].append(e.value)
+        for arr, size in ((T.INIT_ARRAY, T.INIT_ARRAYSZ), (T.FINI_ARRAY, T.FINI_ARRAYSZ),
+                          (T.PREINIT_ARRAY, T.PREINIT_ARRAYSZ)):
+            if binary.has(arr) and binary.has(size):
+                a = binary.get(arr).value
+                out["init_arrays"].append((a, a + binary.get(size).value))
+    except Exception:  # corrupt dynamic section
+        pass
+    width = bits // 8
+    try:
+        relocs = list(binary.dynamic_relocations) + list(binary.pltgot_relocations)
+    except Exception:
+        relocs = []
+    try:
+        for sym in binary.dynamic_symbols:
+            if sym.value and sym.shndx and sym.type == lief.ELF.Symbol.TYPE.OBJECT and sym.binding in (
+                    lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK):
+                out["data_exports"].setdefault(_text(sym.name), sym.value)
+    except Exception:
+        pass
+    out["sections"].sort()
+    out["init_arrays"] = sorted(set(out["init_arrays"]))
+    for r in relocs:
+        try:
+            kind = r.type.name if hasattr(r.type, "name") else str(r.type)
+            name = _text(r.symbol.name) if r.has_symbol and r.symbol is not None else ""
+            if kind.endswith(("_RELATIVE", "_IRELATIVE")) and not name:
+                target = r.addend
+                if not target:  # REL, or RELR (DT_RELR): the addend is the word in place
+                    word = memory.read(r.address, width)
+                    target = int.from_bytes(word, "little") if word and len(word) == width else 0
+                if target:
+                    out["pointers"][r.address] = target
+            elif name and kind.endswith(("_GLOB_DAT", "_JUMP_SLOT", "_64", "_32")):
+                out["got_symbols"][r.address] = name
+                if kind.endswith(("_64", "_32")):
+                    out["data_symbols"].append(name)
+        except Exception:
+            continue
+    out["data_symbols"] = sorted(set(out["data_symbols"]))
+    return out
 
 
 def _go_functions(binary, memory: Memory, in_exec, functions: dict[int, Function], symbols: dict[int, str]):

@@ -70,6 +70,24 @@ class LoadedBinary:
     imports: dict[int, str] = field(default_factory=dict)  # PLT stub / GOT slot -> imported name
     exports: dict[str, int] = field(default_factory=dict)  # defined dynamic function symbol -> address
     needed: list[str] = field(default_factory=list)
+    soname: str | None = None
+    rpath: list[str] = field(default_factory=list)  # DT_RPATH entries (colon lists split), as written
+    runpath: list[str] = field(default_factory=list)  # DT_RUNPATH entries
+    got_symbols: dict[int, str] = field(default_factory=dict)
+    """Slot -> symbol name of every dynamic relocation that names a symbol (GLOB_DAT, JUMP_SLOT, 64): what the
+    loader binds across objects (`imports` is the JUMP_SLOT part, as PLT stubs see it)."""
+    pointers: dict[int, int] = field(default_factory=dict)
+    """Slot -> address of this object's RELATIVE / IRELATIVE relocations (the pointers the loader relocates;
+    an IRELATIVE target is an IFUNC resolver)."""
+    data_symbols: list[str] = field(default_factory=list)
+    """Names whose address is stored in data by an absolute relocation (R_X86_64_64): function pointers into
+    other objects."""
+    init: list[int] = field(default_factory=list)  # DT_INIT and DT_FINI: called by the loader
+    tables: list[tuple[int, int]] = field(default_factory=list)  # symbol, string, relocation, hash, unwind tables
+    sections: list[tuple[int, int]] = field(default_factory=list)  # allocated, not executable: data sections
+    variables: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of sized data symbols
+    init_arrays: list[tuple[int, int]] = field(default_factory=list)  # what the loader calls through: init/fini
+    data_exports: dict[str, int] = field(default_factory=dict)  # defined dynamic data symbol -> address
     go: object | None = None  # analyzer.elf.golang.GoInfo for Go binaries (pclntab), else None
     notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
     calls: object | None = field(default=None, repr=False, compare=False)
@@ -92,6 +110,11 @@ class LoadedBinary:
         if i >= 0 and addr < self.data_in_code[i][1]:
             return self.data_in_code[i]
         return None
+
+    def in_symbol_table(self, addr: int) -> bool:
+        """Is addr inside the symbol or relocation tables (where every function's address is written, though no
+        code can call through it)?"""
+        return any(lo <= addr < hi for lo, hi in self.tables)
 
     def address(self, va: int) -> Address:
         """`va` as an address of this object."""

@@ -83,6 +83,11 @@ def render_table(reports: list, agg: dict, opts: dict) -> str:
             u.add_row(e["abi"], str(e["nr"]), e["name"] or "?", str(len(e["binaries"])), str(e["sites"]),
                       escape_controls(_names(e["binaries"])))
         console.print(u)
+    if agg.get("surface"):
+        line = Text(f"Surface union ({len(agg['surface'])} syscalls the binaries can make through their libraries): ",
+                    style="bold")
+        line.append(", ".join(e["name"] or str(e["nr"]) for e in agg["surface"]))
+        console.print(line)
     if agg["unknown_numbers"]:
         console.print(Text(f"{len(agg['unknown_numbers'])} binaries have sites whose number is not fully known, so "
                            f"they may make more than the union shows: {escape_controls(_names(agg['unknown_numbers'], 6))}",

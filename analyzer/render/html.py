@@ -192,6 +192,24 @@ def _report(report: Report, n: int, opts: dict) -> str:
         out.append("<h3>Syscall set</h3><p>" + ", ".join(
             f"<code>{e(u.name or u.nr)}</code>" + (f'<span class="muted">/{e(u.abi)}</span>' if u.abi != "x86_64"
                                                      else "") for u in report.syscalls) + "</p>")
+    if report.surface is not None:
+        sf = report.surface
+        out.append(f"<h3>Program surface: {len(sf.syscalls)} syscalls reachable through {len(sf.objects)} "
+                   "objects</h3>")
+        out.append('<table class="sites"><thead><tr><th>object</th><th>kind</th><th>functions reached</th>'
+                   "<th>sites reached</th></tr></thead><tbody>" + "".join(
+                       f"<tr><td><code>{e(o.name)}</code></td><td>{e(o.kind)}</td><td>{o.reachable_functions}/"
+                       f"{o.functions}</td><td>{o.reachable_sites}/{o.sites}</td></tr>" for o in sf.objects) +
+                   "</tbody></table>")
+        out.append("<details><summary>Syscalls and one path to each</summary><ul>" + "".join(
+            f"<li><code>{e(u.name or u.nr)}</code>" + (f'<span class="muted">/{e(u.abi)}</span>'
+                                                       if u.abi != "x86_64" else "") +
+            (f" ⇒ <code>{e(u.handler)}</code>" if u.handler else "") +
+            f'<div class="muted">{e(" → ".join(u.path))}</div></li>' for u in sf.syscalls) + "</ul></details>")
+        if sf.open_ends:
+            out.append(f"<details><summary>Open ends ({len(sf.open_ends)})</summary><ul>" + "".join(
+                f"<li>{e(o.kind)}: <code>{e(o.object)}</code> {e(o.detail)}</li>" for o in sf.open_ends) +
+                "</ul></details>")
     if report.incomplete:
         out.append(f"<details><summary>Incomplete analysis ({len(report.incomplete)})</summary><ul>" +
                    "".join(f"<li>{e(m)}</li>" for m in report.incomplete) + "</ul></details>")

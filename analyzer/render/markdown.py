@@ -111,6 +111,22 @@ def _report(report: Report, opts: dict, heading: str = "##") -> list[str]:
     out.append("")
     out.append("</details>")
     out.append("")
+    if report.surface is not None:
+        sf = report.surface
+        out.append(f"<details><summary>Program surface: {len(sf.syscalls)} syscalls reachable through "
+                   f"{len(sf.objects)} objects, {len(sf.open_ends)} open ends</summary>")
+        out.append("")
+        out.append("| syscall | abi | objects | one path |")
+        out.append("| --- | --- | --- | --- |")
+        for u in sf.syscalls:
+            out.append(f"| {code(u.name or str(u.nr))} | {text(u.abi)} | {code(', '.join(u.objects))} | "
+                       f"{code(' → '.join(u.path))} |")
+        out.append("")
+        for o in sf.open_ends:
+            out.append(f"- open end ({text(o.kind)}): {code(o.object)} {code(o.detail)}")
+        out.append("")
+        out.append("</details>")
+        out.append("")
     if report.incomplete:
         out.append(f"_Incomplete analysis ({len(report.incomplete)}):_ " +
                    "; ".join(code(m, False) for m in report.incomplete[:5]) +

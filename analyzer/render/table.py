@@ -170,6 +170,8 @@ def render(report: Report, opts: dict) -> str:
         ordered = sorted(report.syscalls, key=lambda u: (u.abi != native, u.abi, u.nr))  # the binary's own ABI first
         line.append(", ".join(f"{u.name or u.nr}" + (f"/{u.abi}" if u.abi != native else "") for u in ordered))
         console.print(line)
+    if report.surface is not None:
+        _surface(console, report, verbose)
     if report.findings:
         ft = Table(title="Findings", box=box.SIMPLE_HEAD, title_justify="left")
         ft.add_column("severity")
@@ -189,3 +191,41 @@ def render(report: Report, opts: dict) -> str:
     if len(report.incomplete) > 3 and not verbose:
         console.print(Text(f"incomplete: … {len(report.incomplete) - 3} more (use -v)", style="dim"))
     return buf.getvalue()
+
+
+def _surface(console: Console, report: Report, verbose: int) -> None:
+    """The program surface: per object what is reached, the syscalls, the open ends; with -v one path each."""
+    sf = report.surface
+    native = "x86_64" if report.binary.bits == 64 else "i386"
+    head = Text("Surface", style="bold")
+    head.append(f": {len(sf.syscalls)} syscalls reachable from the entry points through {len(sf.objects)} "
+                f"object{'s' if len(sf.objects) != 1 else ''} ({sf.reachable_functions} functions reached)")
+    console.print(head)
+    ot = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    ot.add_column("object", overflow="fold")
+    ot.add_column("kind")
+    ot.add_column("functions reached", justify="right")
+    ot.add_column("sites reached", justify="right")
+    for o in sf.objects:
+        ot.add_row(Text(o.name), Text(o.kind), f"{o.reachable_functions}/{o.functions}",
+                   f"{o.reachable_sites}/{o.sites}")
+    console.print(ot)
+    ordered = sorted(sf.syscalls, key=lambda u: (u.abi != native, u.abi, u.nr))
+    line = Text("surface syscalls: ", style="bold")
+    line.append(", ".join(f"{u.name or u.nr}" + (f"/{u.abi}" if u.abi != native else "") for u in ordered))
+    console.print(line)
+    if verbose:
+        for u in ordered:
+            t = Text(f"  {u.name or u.nr}", style="bold")
+            t.append(": " + " → ".join(u.path), style="dim")
+            if u.handler:
+                t.append(f"  ⇒ {u.handler}", style="blue")
+            console.print(t)
+    shown = sf.open_ends if verbose else sf.open_ends[:6]
+    for o in shown:
+        t = Text(f"open end ({o.kind}): ", style="yellow")
+        where = f"{o.address:#x} in {o.function} " if o.address is not None and o.function else ""
+        t.append(f"{o.object}: {where}{o.detail}")
+        console.print(t)
+    if len(sf.open_ends) > len(shown):
+        console.print(Text(f"open ends: … {len(sf.open_ends) - len(shown)} more (use -v)", style="dim"))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import model
-from ..budget import BUDGET_REASON, Deadline, Limits, gc_paused
+from ..budget import BUDGET_REASON, BudgetExceeded, Deadline, Limits, gc_paused
 from ..syscalls import load_table
 from ..values.engine import ValueEngine
 from ..values.report import binary_info, build_site_safely
@@ -40,11 +40,13 @@ class ScanOptions:
     max_seconds: float | None = None
     rules: object = None  # an analyzer.rules.RuleSet; None: the shipped rules; RuleSet([]): no rules
     kernel: object = None  # an analyzer.kernel.KernelAnalysis (--vmlinux), analysed once per run and shared
+    surface: bool = True  # the program surface through ld.so and the libraries (--no-surface: raw sites only)
+    sysroot: str = "/"  # where the program's libraries are (--sysroot: a container root, a cross tree)
 
     def key(self) -> str:
         rules = "shipped" if self.rules is None else getattr(self.rules, "digest", "?")
         kernel = getattr(self.kernel, "sha256", None)
-        return f"t={self.max_seconds};rules={rules};kernel={kernel}"
+        return f"t={self.max_seconds};rules={rules};kernel={kernel};surface={self.surface};root={self.sysroot}"
 
 
 def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits | None = None,
@@ -90,7 +92,22 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
                 report.wrapper_calls = library_wrapper_calls(lb, engine, incomplete)
             except Exception as e:  # noqa: BLE001 - an extra; never costs the sites
                 incomplete.append(f"calls to library syscall wrappers not analysed: {type(e).__name__}: {str(e)[:160]}")
+        facts = None
+        if options.surface:
+            from ..surface.build import object_facts
+
+            facts = object_facts(lb, engine, report.sites)
         report.incomplete = sorted(set(engine.incomplete) | set(incomplete))
+    if facts is not None:
+        from ..surface.build import build_surface  # the surface stage: through ld.so and the libraries
+
+        try:
+            report.surface = build_surface(lb, report, facts, sysroot=options.sysroot, deadline=deadline)
+        except BudgetExceeded:
+            report.incomplete = sorted(set(report.incomplete) | {f"{BUDGET_REASON}: the surface was not finished"})
+        except Exception as e:  # noqa: BLE001 - the surface is a stage of its own: the sites stay reported
+            report.incomplete = sorted(set(report.incomplete) | {
+                f"surface not built: {type(e).__name__}: {str(e)[:200]}"})
     if options.kernel is not None:
         from ..kernel.link import link_report  # the kernel stage: each site's path into this kernel
 

@@ -1,0 +1,344 @@
+"""The surface stage: closure → per-object summaries (cached) → reachability → the report's `surface` section.
+
+The program's own sites and values come from the pipeline (its report and its value engine); every other object is
+analysed here by the same site and value stages, once per content hash.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from .. import model
+from ..budget import NEVER, BudgetExceeded, Deadline
+from ..errors import SysscanError
+from ..syscalls import load_table
+from ..syscalls.abi import name_syscall
+from .closure import LoadedObject, closure, find
+from .reach import Node, walk
+from .summary import KIND, LOADER_CALLS, ObjectSummary, summarize_object
+
+EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
+MAX_DLOPEN = 64
+MAX_SITES_PER_OBJECT = 20000
+
+
+@dataclass
+class Facts:
+    """What the value engine of one object knows that its summary needs: exported wrappers' number registers and
+    the constant names passed to dlopen."""
+
+    params: dict[int, str] = field(default_factory=dict)
+    loader_args: dict[int, str | None] = field(default_factory=dict)
+
+
+def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
+    """Computed with the object's value engine (the pipeline's, for the program)."""
+    f = Facts()
+    with contextlib.suppress(BudgetExceeded, Exception):
+        f.params = _wrapper_params(lb, engine, sites)
+    with contextlib.suppress(BudgetExceeded, Exception):
+        f.loader_args = _loader_args(lb, engine)
+    return f
+
+
+def _wrapper_params(lb, engine, sites) -> dict[int, str]:
+    """Exported function start -> the register it takes a syscall number in (glibc's syscall(): rdi)."""
+    from ..values.atoms import EntryReg
+
+    starts = set(lb.exports.values())
+    out: dict[int, str] = {}
+    for site in sites:
+        if site.number.status == "resolved":
+            continue
+        fn = lb.function_at(site.address)
+        if fn is None or fn.start not in starts or fn.start in out:
+            continue
+        state = engine.flow(fn.start, fn.end, fn.name).state_before(site.address)
+        if state is None:
+            continue
+        regs = [a.reg for a in state.get(site.number.register) if isinstance(a, EntryReg)]
+        if regs:
+            out[fn.start] = regs[0]
+    return out
+
+
+def _loader_args(lb, engine) -> dict[int, str | None]:
+    """dlopen/dlmopen call -> the library name passed when it is one constant string, else None."""
+    from ..program.calls import import_stubs
+    from ..values.atoms import EntryReg
+    from ..values.interproc import value_at_call
+    from ..values.wrappers import Interproc
+
+    stubs = {a: n for a, n in import_stubs(lb).items() if n in LOADER_CALLS}
+    if not stubs or lb.bits != 64:
+        return {}
+    if engine.interproc is None:
+        engine.interproc = Interproc(lb, engine)
+    ip = engine.interproc
+    mask = (1 << lb.bits) - 1
+    out: dict[int, str | None] = {}
+    for stub, name in sorted(stubs.items()):
+        reg = "rsi" if name == "dlmopen" else "rdi"
+        for cs in ip.index.callers(stub):
+            s = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask, 3)
+            names = [lb.memory.read_cstring(c) for c in s.constants]
+            out[cs.address] = names[0] if s.status == "resolved" and len(names) == 1 and names[0] else None
+    return out
+
+
+def analyse_object(lb, deadline: Deadline) -> tuple[list[model.Site], list[model.WrapperCall], Facts, list[str]]:
+    """A library's sites, values and facts, by the stages a scan runs (sites, values; no kernel, no rules)."""
+    from ..sites import find_sites
+    from ..values.engine import ValueEngine
+    from ..values.report import build_site_safely
+    from ..values.wrappers import library_wrapper_calls
+
+    incomplete: list[str] = []
+    raws, _rejected = find_sites(lb, deadline=deadline, incomplete=incomplete, max_sites=MAX_SITES_PER_OBJECT)
+    with contextlib.closing(ValueEngine(lb, deadline)) as engine:
+        sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
+        calls = []
+        if lb.needed:
+            with contextlib.suppress(Exception):
+                calls = library_wrapper_calls(lb, engine, incomplete)
+        facts = object_facts(lb, engine, sites)
+    return sites, calls, facts, incomplete
+
+
+_MEMO: dict[str, ObjectSummary] = {}
+"""Summaries computed in this process, by content hash: a worker scanning many programs (or a run with the disk
+cache off) summarises libc.so.6 once, not once per program. Bounded by MEMO_ENTRIES."""
+MEMO_ENTRIES = 64
+
+
+def object_summary(lb, deadline: Deadline = NEVER, *, report=None, facts: Facts | None = None,
+                   use_cache: bool = True) -> ObjectSummary:
+    """The object's summary: from this process's memo or the disk cache (by content hash), else computed."""
+    from ..cache import derived_get, derived_put
+
+    if report is None and lb.sha256 in _MEMO:
+        s = _MEMO[lb.sha256]
+        return s if s.path == lb.path else dataclasses.replace(s, path=lb.path)
+    s = _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived_put)
+    if report is None and not any("time budget" in n for n in s.notes):
+        if len(_MEMO) >= MEMO_ENTRIES:
+            _MEMO.pop(next(iter(_MEMO)))
+        _MEMO[lb.sha256] = s
+    return s
+
+
+def _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived_put) -> ObjectSummary:
+    if use_cache:
+        doc = derived_get(KIND, lb.sha256)
+        if doc is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                s = ObjectSummary.from_doc(doc)
+                s.path = lb.path
+                return s
+    if report is None:
+        sites, calls, facts, notes = analyse_object(lb, deadline)
+        report = SimpleNamespace(sites=sites, wrapper_calls=calls)
+    else:
+        notes = []
+    s = summarize_object(lb, report, (facts or Facts()).params, (facts or Facts()).loader_args)
+    s.notes = sorted(set(s.notes) | {n if "time budget" not in n else "time budget exhausted" for n in notes})
+    if use_cache and not any("time budget" in n for n in notes):
+        derived_put(KIND, lb.sha256, s.to_doc())
+    return s
+
+
+def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/", deadline: Deadline = NEVER,
+                  use_cache: bool = True) -> model.Surface:
+    """The program's surface (model.Surface)."""
+    from ..program.load import load
+
+    def load_obj(path: str):
+        return load(path)
+
+    cl = closure(lb, load_obj, sysroot)
+    out = model.Surface(notes=list(cl.notes))
+    summaries: list[ObjectSummary] = []
+    objects: list[LoadedObject] = []
+    for obj in cl.objects:
+        try:
+            if obj.kind == "program":
+                s = object_summary(obj.lb, deadline, report=report, facts=facts, use_cache=use_cache)
+            else:
+                s = object_summary(obj.lb, deadline, use_cache=use_cache)
+        except BudgetExceeded:
+            raise
+        except Exception as e:  # noqa: BLE001 - one library we cannot analyse is said, not fatal
+            out.open_ends.append(model.OpenEnd("not-analysed", _name(obj.path), f"not analysed: "
+                                               f"{type(e).__name__}: {str(e)[:160]} (its syscalls are missing)"))
+            continue
+        summaries.append(s)
+        objects.append(obj)
+    extra: list[tuple[Node, str]] = []
+    if lb.elf_type == "shared-object" and summaries and objects[0].kind == "program":
+        # a library analysed on its own: whatever loads it may call any of its exports
+        extra += [((0, a), "exported") for _n, a in sorted(summaries[0].exports.items())]
+    _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
+    for name, requester in cl.missing:
+        out.open_ends.append(model.OpenEnd("missing-library", _name(requester),
+                                           f"{name} (needed by {requester}) was not found: its syscalls are missing"))
+    r = walk(summaries, extra)
+    names = [_name(o.path) for o in objects]
+
+    def label(n: Node) -> str:
+        i, a = n
+        if a < 0:
+            return f"data at {~a:#x} ({names[i]})"
+        return f"{summaries[i].names.get(a) or f'sub_{a:x}'} ({names[i]})"
+
+    found: dict[tuple[str, int], dict] = {}
+
+    def add(abi: str, nr: int, obj: int, node: Node | None, last: str) -> None:
+        key = (abi, nr)
+        e = found.get(key)
+        if e is None:
+            e = found[key] = {"objects": set(), "sites": 0, "path": (r.path(node, label) if node else []) + [last]}
+        e["objects"].add(names[obj])
+        e["sites"] += 1
+
+    for i, s in enumerate(summaries):
+        reached = [a for a in s.names if (i, a) in r.parent]
+        o = objects[i]
+        out.objects.append(model.SurfaceObject(
+            path=o.path, name=o.name, kind=o.kind, sha256=s.sha256, needed_by=o.needed_by, functions=len(s.names),
+            reachable_functions=len(reached), sites=len(s.sites),
+            reachable_sites=sum(1 for x in s.sites if (i, x.node) in r.parent)))
+        for site in s.sites:
+            node = (i, site.node)
+            if node not in r.parent:
+                continue
+            where = f"{site.instruction} at {site.address:#x} in {names[i]}"
+            for nr in site.numbers:
+                add(site.abi, nr, i, node, f"syscall {nr} {_nm(site.abi, nr)}: {where}")
+            if site.status != "resolved":
+                if site.param and node in r.parent and r.parent.get(node) is not None and not r.why.get(node):
+                    pass  # a wrapper reached by calls: its numbers come from those calls
+                else:
+                    detail = ("number taken from " + site.param + " of an exported wrapper that is reached "
+                              "indirectly: any syscall" if site.param else
+                              "number not fully known: " + "; ".join(site.reasons[:2]))
+                    out.open_ends.append(model.OpenEnd("unknown-number", names[i], detail, site.address,
+                                                       s.names.get(site.node), r.path(node, label)))
+        for w in s.wrapper_calls:
+            node = (i, w.node)
+            if node not in r.parent:
+                continue
+            where = f"{w.callee}() called at {w.address:#x} in {names[i]}"
+            for nr in w.numbers:
+                add("x86_64", nr, i, node, f"syscall {nr} {_nm('x86_64', nr)}: {where}")
+            if w.status != "resolved":
+                out.open_ends.append(model.OpenEnd("unknown-number", names[i], f"{w.callee}() with a number not "
+                                                   "fully known: " + "; ".join(w.reasons[:2]), w.address,
+                                                   s.names.get(w.node), r.path(node, label)))
+        vcalls = [a for a in s.vdso_calls if (i, a) in r.parent]
+        if vcalls:
+            out.open_ends.append(model.OpenEnd("vdso-entry", names[i], f"{len(vcalls)} reachable function(s) enter "
+                                               "the kernel through the vDSO (call *%gs:0x10, 32-bit glibc): not yet "
+                                               "sites, so their syscalls are missing from this surface",
+                                               vcalls[0], s.names.get(vcalls[0]), r.path((i, vcalls[0]), label)))
+        for addr, node_a, callee, lib in s.loader_calls:
+            node = (i, node_a)
+            if node in r.parent and lib is None:
+                out.open_ends.append(model.OpenEnd("dlopen", names[i], f"{callee}() of a name not known statically: "
+                                                   "what it loads is not in the surface", addr,
+                                                   s.names.get(node_a), r.path(node, label)))
+        if any((i, a) in r.parent for a in s.names):
+            abi = "x86_64" if s.bits == 64 else "i386"
+            for fn, call in sorted(s.vdso.items()):
+                via = _vdso_caller(fn, summaries, r)
+                entry = load_table(abi).by_name(call)
+                if via is None or entry is None:
+                    continue
+                add(abi, entry.nr, i, via if via != (-1, -1) else None,
+                    f"syscall {entry.nr} {call}: the vDSO's {fn} falls back to it ({names[i]} looks {fn} up by "
+                    "name)")
+    for (abi, nr), e in sorted(found.items()):
+        ref = name_syscall(abi, nr)
+        path = e["path"]
+        out.syscalls.append(model.SurfaceSyscall(abi=ref.abi, nr=nr, name=ref.name, objects=sorted(e["objects"]),
+                                                 sites=e["sites"], path=path))
+        if (abi, nr) in EXEC_SYSCALLS:
+            out.open_ends.append(model.OpenEnd("execve", ", ".join(sorted(e["objects"])), f"{ref.name} runs another "
+                                               "program: its syscalls are its own, not in this surface",
+                                               path=path))
+    for name, users in sorted(r.unbound.items()):
+        out.notes.append(f"{name}: imported by {', '.join(users)} and defined by no loaded object")
+    out.roots = sum(1 for n in r.parent if r.parent[n] is None)
+    out.reachable_functions = sum(1 for n in r.parent if n[1] >= 0)
+    out.open_ends.sort(key=lambda o: (o.kind, o.object, o.address or 0, o.detail))
+    out.notes = sorted(set(out.notes) | {f"{_name(o.path)}: {n}" for o, s in zip(objects, summaries)
+                                         for n in s.notes[:5]})
+    return out
+
+
+def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache) -> None:
+    """dlopen of a constant name: load it (and what it needs) as the loader would; its exports are reachable
+    through dlsym, so they are roots."""
+    from ..program.load import load
+
+    done = {os.path.realpath(o.path) for o in objects}
+    todo = [(i, addr, lib) for i, s in enumerate(summaries) for addr, _n, _c, lib in s.loader_calls if lib]
+    while todo and len(objects) < MAX_DLOPEN + 64:
+        i, addr, lib = todo.pop(0)
+        requester = objects[i]
+        path = find(lib, requester, [], sysroot, {}, requester.lb.bits)
+        if path is None:
+            from .ldcache import read
+
+            path = find(lib, requester, [], sysroot, read(os.path.join(sysroot, "etc/ld.so.cache")),
+                        requester.lb.bits)
+        if path is None:
+            out.open_ends.append(model.OpenEnd("missing-library", _name(requester.path), f"dlopen(\"{lib}\") at "
+                                               f"{addr:#x}: not found, its syscalls are missing", addr))
+            continue
+        if os.path.realpath(path) in done:
+            continue
+        try:
+            lb = load(path)
+            s = object_summary(lb, deadline, use_cache=use_cache)
+        except (SysscanError, Exception) as e:  # noqa: BLE001
+            out.open_ends.append(model.OpenEnd("not-analysed", _name(path), f"dlopen'ed at {addr:#x} but not "
+                                               f"analysed: {type(e).__name__}: {str(e)[:120]}", addr))
+            continue
+        done.add(os.path.realpath(path))
+        objects.append(LoadedObject(path, lib, "dlopen", requester.path, lb))
+        summaries.append(s)
+        j = len(summaries) - 1
+        extra += [((j, a), f"exported by {lib}, dlopen'ed at {addr:#x} in {_name(requester.path)}")
+                  for _n, a in sorted(s.exports.items())]
+        todo += [(j, a2, l2) for a2, _n, _c, l2 in s.loader_calls if l2]
+
+
+def _vdso_caller(fn: str, summaries, r) -> Node | None:
+    """A reached function that calls the vDSO's `fn` (by the C library's names for it); (-1, -1) when no loaded
+    object names those functions at all (a stripped static binary): then the vDSO is assumed called."""
+    from .summary import VDSO_CALLERS
+
+    wanted = set(VDSO_CALLERS.get(fn, ()))
+    named = False
+    for i, s in enumerate(summaries):
+        for a, nm in s.names.items():
+            if nm in wanted:
+                named = True
+                if (i, a) in r.parent:
+                    return (i, a)
+        for nm in wanted & set(s.exports):
+            named = True
+            if (i, s.exports[nm]) in r.parent:
+                return (i, s.exports[nm])
+    return None if named else (-1, -1)
+
+
+def _name(path: str) -> str:
+    return os.path.basename(path)
+
+
+def _nm(abi: str, nr: int) -> str:
+    return name_syscall(abi, nr).name or "?"

@@ -1,0 +1,131 @@
+"""Reachability across objects: imports bound as the loader binds them, a breadth-first walk from the roots, and
+one shortest path to every syscall.
+
+Binding: an imported name goes to the first object in load order that exports it (the global scope; symbol versions
+are not compared). A name nothing exports is an unbound import, said in the notes. An IFUNC export binds to its
+resolver, whose code takes the addresses of the implementations it can choose: they are reached through it.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .summary import ObjectSummary
+
+Node = tuple[int, int]  # (object index in load order, function start); a data chunk is (index, ~chunk start)
+
+
+def chunk_node(i: int, c: int) -> Node:
+    return (i, ~c)
+
+
+def is_chunk(n: Node) -> bool:
+    return n[1] < 0
+
+
+@dataclass
+class Reach:
+    parent: dict[Node, Node | None] = field(default_factory=dict)
+    why: dict[Node, str] = field(default_factory=dict)  # a root's reason
+    unbound: dict[str, list[str]] = field(default_factory=dict)  # imported name -> objects that import it
+
+    def path(self, node: Node, label) -> list[str]:
+        """Root first; `label(node)` names one step."""
+        out = []
+        n: Node | None = node
+        while n is not None:
+            out.append(label(n))
+            n = self.parent.get(n)
+        out.reverse()
+        if out and node in self.parent:
+            root = node
+            while self.parent.get(root) is not None:
+                root = self.parent[root]
+            if self.why.get(root):
+                out[0] += f" [{self.why[root]}]"
+        return out
+
+
+def bind(summaries: list[ObjectSummary]) -> dict[str, Node]:
+    """Imported name -> the definition the loader would pick (first object in load order that exports it)."""
+    scope: dict[str, Node] = {}
+    for i, s in enumerate(summaries):
+        for name, addr in s.exports.items():
+            scope.setdefault(name, (i, addr))
+    return scope
+
+
+def data_scope(summaries: list[ObjectSummary]) -> dict[str, list[Node]]:
+    """Exported data symbol -> the chunk of every object that defines it: with copy relocations the program's copy
+    starts as the library's contents, so both are live when either is referred to."""
+    out: dict[str, list[Node]] = {}
+    for i, s in enumerate(summaries):
+        for name, c in s.data_exports.items():
+            out.setdefault(name, []).append(chunk_node(i, c))
+    return out
+
+
+def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = ()) -> Reach:
+    scope = bind(summaries)
+    dscope = data_scope(summaries)
+    r = Reach()
+    q: deque[Node] = deque()
+
+    def visit(n: Node, parent: Node | None, why: str | None = None) -> None:
+        if n in r.parent:
+            return
+        r.parent[n] = parent
+        if why:
+            r.why[n] = why
+        q.append(n)
+
+    roots: list[tuple[Node, str]] = []
+    for i, s in enumerate(summaries):  # the entry points first: the shortest paths then start there
+        roots += [((i, a), why) for a, why in s.roots.items() if why == "the entry point"]
+    for i, s in enumerate(summaries):
+        roots += [((i, a), why) for a, why in sorted(s.roots.items()) if why != "the entry point"]
+        roots += [((i, a), why) for a, why in sorted(s.outside.items())]
+        for name in s.data_imports:
+            if name in scope:
+                roots.append((scope[name], f"its address is stored in data of {_short(s.path)}"))
+        roots += [(chunk_node(i, c), why) for c, why in sorted(s.live.items())]
+    roots += list(extra_roots)
+    for n, why in roots:
+        visit(n, None, why)
+
+    def use(name: str, n: Node, s: ObjectSummary) -> None:
+        d = scope.get(name)
+        chunks = dscope.get(name, ())
+        if d is None and not chunks:
+            r.unbound.setdefault(name, []).append(_short(s.path))
+        if d is not None:
+            visit(d, n)
+        for c in chunks:
+            visit(c, n)
+
+    while q:
+        n = q.popleft()
+        i, a = n
+        s = summaries[i]
+        if a < 0:  # a data chunk: the pointers it holds
+            c = ~a
+            for t in s.chunk_ptrs.get(c, ()):
+                visit((i, t), n)
+            for c2 in s.chunk_data.get(c, ()):
+                visit(chunk_node(i, c2), n)
+            for name in s.chunk_imports.get(c, ()):
+                use(name, n, s)
+            continue
+        for t in s.edges.get(a, ()):
+            visit((i, t), n)
+        for c in s.data_refs.get(a, ()):
+            visit(chunk_node(i, c), n)
+        for name in s.calls_out.get(a, ()):
+            use(name, n, s)
+    for k in r.unbound:
+        r.unbound[k] = sorted(set(r.unbound[k]))
+    return r
+
+
+def _short(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

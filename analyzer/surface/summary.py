@@ -1,0 +1,425 @@
+"""One object's summary for the surface: its call graph, its roots, its syscall sites and what it asks of the others.
+
+Computed once per object from its program model and its site report (the same sites and values a scan reports),
+and cached by content hash (analyzer/cache.py, kind "surface-summary"), so libc.so.6 is summarised once per machine
+and not once per program.
+
+The call graph is over function starts (program.model.Function). Its edges come from a byte search of the code,
+like program.calls: `call`/`jmp`/`jcc` rel32 and short `jmp`/`jcc` to a function start, a PLT stub or a GOT slot;
+`call`/`jmp` through a GOT slot; a function's address formed in code (`lea`/`mov` rip-relative, absolute
+immediates), which is how a callback, a thread start or `main` (handed to `__libc_start_main`) is reached. A
+search can only add edges (a false one makes the surface larger, never smaller), so it is sound where a decoder
+that misses an instruction would not be. Code outside every known function has no node: what it reaches becomes
+a root, and so does a site outside every known function.
+
+Roots: the entry point (program and dynamic loader), DT_INIT/DT_FINI, and every function whose address is stored
+in data (relocated pointers: init/fini arrays, vtables, callback tables, IFUNC resolvers) — the sound stand-in for
+indirect calls.
+"""
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import asdict, dataclass, field
+
+FORMAT = 3
+KIND = "surface-summary"
+INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
+             "chunk_imports", "live")
+VDSO_FALLBACKS = {  # a vDSO function the object looks up by name -> the syscall its fallback makes
+    "__vdso_clock_gettime": "clock_gettime", "__vdso_gettimeofday": "gettimeofday", "__vdso_time": "time",
+    "__vdso_getcpu": "getcpu", "__vdso_clock_getres": "clock_getres", "__vdso_clock_gettime64": "clock_gettime64",
+}
+VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-64 glibc: time, gettimeofday and
+    # sched_getcpu are IFUNCs that return the vDSO's own function)
+    "__vdso_clock_gettime": ("clock_gettime", "__clock_gettime", "__clock_gettime64", "timespec_get", "time",
+                             "gettimeofday", "clock"),
+    "__vdso_gettimeofday": ("gettimeofday", "__gettimeofday"),
+    "__vdso_time": ("time",),
+    "__vdso_getcpu": ("sched_getcpu", "getcpu"),
+    "__vdso_clock_getres": ("clock_getres", "__clock_getres", "__clock_getres64", "timespec_getres"),
+}
+LOADER_CALLS = ("dlopen", "dlmopen")
+MAX_OPEN_REASONS = 3
+EXACT_SOURCES = ("symbol", "eh_frame")
+
+
+@dataclass
+class SiteFact:
+    address: int
+    node: int  # the graph node (function start) that holds it
+    instruction: str
+    abi: str
+    numbers: list[int]
+    status: str  # "resolved" | "partial" | "unresolved"
+    reasons: list[str] = field(default_factory=list)
+    param: str | None = None  # the register its function takes the number in (an exported wrapper: syscall())
+
+
+@dataclass
+class WrapperCallFact:
+    """A call here to an imported syscall wrapper (libc's syscall()), with the numbers at the call."""
+
+    address: int
+    node: int
+    callee: str
+    numbers: list[int]
+    status: str
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ObjectSummary:
+    sha256: str
+    path: str
+    bits: int
+    names: dict[int, str] = field(default_factory=dict)  # node -> function name
+    edges: dict[int, list[int]] = field(default_factory=dict)  # node -> nodes of this object
+    calls_out: dict[int, list[str]] = field(default_factory=dict)  # node -> imported names it calls or takes
+    roots: dict[int, str] = field(default_factory=dict)  # node -> why it is an entry
+    outside: dict[int, str] = field(default_factory=dict)  # node -> reached from code outside every function
+    data_imports: list[str] = field(default_factory=list)  # imported names stored in data: roots where bound
+    exports: dict[str, int] = field(default_factory=dict)
+    sites: list[SiteFact] = field(default_factory=list)
+    wrapper_calls: list[WrapperCallFact] = field(default_factory=list)
+    loader_calls: list[tuple[int, int, str, str | None]] = field(default_factory=list)
+    """(call address, node, callee, constant library name or None) of each dlopen-like call."""
+    vdso: dict[str, str] = field(default_factory=dict)  # vDSO function looked up by name -> fallback syscall
+    data_refs: dict[int, list[int]] = field(default_factory=dict)  # node -> data chunks its code refers to
+    chunk_ptrs: dict[int, list[int]] = field(default_factory=dict)  # chunk -> functions whose address it holds
+    chunk_data: dict[int, list[int]] = field(default_factory=dict)  # chunk -> chunks whose address it holds
+    chunk_imports: dict[int, list[str]] = field(default_factory=dict)  # chunk -> symbols stored in it (R_*_64)
+    live: dict[int, str] = field(default_factory=dict)  # chunks live from the start (init/fini arrays) -> why
+    data_exports: dict[str, int] = field(default_factory=dict)  # exported data symbol -> its chunk
+    vdso_calls: list[int] = field(default_factory=list)  # nodes holding `call *%gs:0x10` (i386 glibc's entry)
+    notes: list[str] = field(default_factory=list)
+
+    def to_doc(self) -> dict:
+        d = asdict(self)
+        d["format"] = FORMAT
+        for k in INT_KEYED:
+            d[k] = {str(a): v for a, v in sorted(d[k].items())}
+        return d
+
+    @classmethod
+    def from_doc(cls, d: dict) -> ObjectSummary:
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError("not a surface summary of this format")
+        d = dict(d)
+        d.pop("format")
+        for k in INT_KEYED:
+            d[k] = {int(a): v for a, v in d[k].items()}
+        d["sites"] = [SiteFact(**s) for s in d["sites"]]
+        d["wrapper_calls"] = [WrapperCallFact(**w) for w in d["wrapper_calls"]]
+        d["loader_calls"] = [tuple(x) for x in d["loader_calls"]]
+        return cls(**d)
+
+
+def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None]) -> ObjectSummary:
+    """The summary of one object from its program model `lb` and its site report (`report.sites`,
+    `report.wrapper_calls`); `wrapper_params`: exported function start -> the register it takes a number in;
+    `loader_args`: dlopen call address -> the constant name passed (None: computed).
+
+    The nodes partition the code: every known function start, plus every address code calls or takes and every
+    code address stored in data, plus the start the site stage found for a site no function holds. A node runs to
+    the next start; a start that is not a known function's may be fallen into from the code before it, so that
+    code gets an edge to it. Every instruction thus belongs to a node, and every way into code that the bytes show
+    is an edge."""
+    from bisect import bisect_right
+
+    s = ObjectSummary(sha256=lb.sha256, path=lb.path, bits=lb.bits)
+    known = {f.start for f in lb.functions}
+    for f in lb.functions:
+        s.names[f.start] = f.name
+    ranges = sorted((r.start, r.end) for r in lb.exec_ranges)
+    rstarts = [a for a, _ in ranges]
+
+    def in_exec(a: int) -> bool:
+        k = bisect_right(rstarts, a) - 1
+        return k >= 0 and a < ranges[k][1]
+
+    data_ranges = sorted((r.start, r.start + len(r.data)) for r in lb.memory.regions if not r.executable)
+    data_starts = [a for a, _ in data_ranges]
+
+    def in_data(a: int) -> bool:
+        k = bisect_right(data_starts, a) - 1
+        return k >= 0 and a < data_ranges[k][1]
+
+    stubs = _stubs(lb)  # PLT stub address -> ("import", name) | ("local", target)
+    hits = _code_hits(lb)  # (code address, target, how)
+    def inside_exact(t: int) -> bool:
+        """Inside (not at the start of) a function whose extent its symbol or FDE gives: a byte pattern that
+        lands there is part of another instruction, not a way into the code."""
+        f = lb.function_at(t)
+        return f is not None and f.start < t and f.source in EXACT_SOURCES
+
+    decoded: dict[int, set[int]] = {}
+
+    def boundary(addr: int) -> bool:
+        """Is the pattern at addr a real instruction of its function (decoded from the function's start)? Asked
+        only of the few patterns that point into the middle of another function."""
+        f = lb.function_at(addr)
+        if f is None or f.source not in EXACT_SOURCES:
+            return True  # no exact extent to decode: keep the edge
+        got = decoded.get(f.start)
+        if got is None:
+            import capstone
+
+            md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+            code = lb.memory.read(f.start, min(f.end - f.start, 1 << 20)) or b""
+            got = decoded[f.start] = {a for a, _sz, _m, _o in md.disasm_lite(code, f.start)}
+        return addr in got
+
+    extra: set[int] = set()
+    for _src, t, how in hits:
+        if how in ("call", "taken") and t not in known and t not in stubs and in_exec(t) and not inside_exact(t):
+            extra.add(t)
+    extra |= {t for t in lb.pointers.values() if t not in known and in_exec(t) and not inside_exact(t)}
+    for site in report.sites:
+        if lb.function_at(site.address) is None:
+            extra.add(site.function_address or site.address)
+    extra -= known
+    for t in extra:
+        s.names[t] = f"sub_{t:x}"
+    starts = sorted(known | extra)
+    start_set = set(starts)
+
+    def node_of(addr: int) -> int | None:
+        k = bisect_right(starts, addr) - 1
+        if k < 0:
+            return None
+        st = starts[k]
+        r = bisect_right(rstarts, st) - 1
+        return st if r >= 0 and st < ranges[r][1] and addr < ranges[r][1] else None
+
+    for k in range(1, len(starts)):  # fall-through into a start that no function table announced
+        t = starts[k]
+        if t in extra and node_of(t - 1) == starts[k - 1]:
+            s.edges.setdefault(starts[k - 1], []).append(t)
+    refs: list[tuple[int, int]] = []  # (code address, data address it forms)
+    for src_addr, target, how in hits:
+        if how == "taken" and target not in start_set and in_data(target) and target not in lb.got_symbols:
+            refs.append((src_addr, target))
+        kind_target = None
+        if target in stubs:
+            kind_target = stubs[target]
+        elif target in start_set:
+            kind_target = ("local", target)
+        elif target in lb.got_symbols:
+            kind_target = ("import", lb.got_symbols[target])
+        elif target in lb.pointers and lb.pointers[target] in start_set:
+            kind_target = ("local", lb.pointers[target])
+        elif how == "jump" and in_exec(target) and not inside_exact(target):
+            kind_target = ("local", node_of(target))  # into another function's body: shared code
+        elif how in ("call", "taken") and in_exec(target) and inside_exact(target) and boundary(src_addr):
+            kind_target = ("local", node_of(target))  # an entry its table does not start at (__restore_rt's FDE)
+        if kind_target is None:
+            continue
+        src = node_of(src_addr)
+        kind, t = kind_target
+        if kind == "local":
+            if t is None or t not in start_set:
+                continue
+            if src is None:
+                s.outside.setdefault(t, f"reached from code outside every known function at {src_addr:#x}")
+            elif t != src:
+                s.edges.setdefault(src, []).append(t)
+        elif src is None:
+            s.notes.append(f"{t} is used from code outside every known function at {src_addr:#x}")
+            s.data_imports.append(t)
+        else:
+            s.calls_out.setdefault(src, []).append(t)
+    for k in s.edges:
+        s.edges[k] = sorted(set(s.edges[k]))
+    for k in s.calls_out:
+        s.calls_out[k] = sorted(set(s.calls_out[k]))
+
+    # roots
+    if lb.entry and node_of(lb.entry) is not None and _runs_entry(lb):
+        s.roots[node_of(lb.entry)] = "the entry point"
+    for a in lb.init:
+        if node_of(a) is not None:
+            s.roots.setdefault(node_of(a), "DT_INIT/DT_FINI (called by the loader)")
+    _data_chunks(lb, s, start_set, refs, node_of, in_data)
+    s.data_imports = sorted(set(s.data_imports))
+    s.exports = dict(sorted(lb.exports.items()))
+
+    # sites
+    targeted = {t for ts in s.edges.values() for t in ts} | set(s.outside) | set(s.roots)
+    for ts in s.chunk_ptrs.values():
+        targeted |= set(ts)
+    for site in report.sites:
+        node = node_of(site.address)
+        if node is None or node in extra and node not in targeted and node not in lb.exports.values():
+            node = node if node is not None else site.address
+            s.names.setdefault(node, site.function or f"sub_{node:x}")
+            if node not in targeted and node not in lb.exports.values():
+                s.roots.setdefault(node, "holds a syscall site outside every known function, and nothing here "
+                                         "calls it")
+        param = wrapper_params.get(node)
+        s.sites.append(SiteFact(site.address, node, site.instruction, site.abi, sorted(site.number.values),
+                                site.number.status, list(site.number.reasons[:MAX_OPEN_REASONS]), param))
+    for w in report.wrapper_calls:
+        node = node_of(w.call_site)
+        if node is None:
+            continue
+        s.wrapper_calls.append(WrapperCallFact(w.call_site, node, w.callee, sorted(w.number.values),
+                                               w.number.status, list(w.number.reasons[:MAX_OPEN_REASONS])))
+    for addr, name in sorted(loader_args.items()):
+        node = node_of(addr)
+        if node is not None:
+            s.loader_calls.append((addr, node, "dlopen", name))
+    for name, call in VDSO_FALLBACKS.items():
+        if any(name.encode() + b"\0" in r.data for r in lb.memory.regions if not r.executable):
+            s.vdso[name] = call
+    if lb.bits == 32:
+        for rng in lb.exec_ranges:
+            code = lb.memory.read(rng.start, rng.end - rng.start) or b""
+            for m in re.finditer(re.escape(b"\x65\xff\x15\x10\x00\x00\x00"), code):
+                n = node_of(rng.start + m.start())
+                if n is not None:
+                    s.vdso_calls.append(n)
+        s.vdso_calls = sorted(set(s.vdso_calls))
+    if lb.bits != 64:  # 32-bit PIC code reaches data through %ebx and the GOT: not modelled, so nothing is cut
+        for f in lb.functions:
+            s.roots.setdefault(f.start, "32-bit code: its reachability is not modelled, every function counts")
+    s.notes = sorted(set(s.notes))
+    return s
+
+
+def _code_hits(lb) -> list[tuple[int, int, str]]:
+    """(code address, target, how) for every byte pattern that transfers to or forms an address: "call" (call
+    rel32), "jump" (jmp/jcc rel32 and rel8), "slot" (call/jmp through a rip-relative slot), "taken" (lea/mov
+    rip-relative, absolute immediates). A search, not a decode: it may find more than the code does, never less."""
+    out: list[tuple[int, int, str]] = []
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        base, n = rng.start, len(data)
+        for m in re.finditer(rb"[\xe8\xe9]", data):
+            p = m.start()
+            if p + 5 <= n:
+                out.append((base + p, base + p + 5 + struct.unpack_from("<i", data, p + 1)[0],
+                            "call" if data[p] == 0xE8 else "jump"))
+        for m in re.finditer(rb"\x0f[\x80-\x8f]", data):
+            p = m.start()
+            if p + 6 <= n:
+                out.append((base + p, base + p + 6 + struct.unpack_from("<i", data, p + 2)[0], "jump"))
+        for m in re.finditer(rb"[\xeb\x70-\x7f]", data):
+            p = m.start()
+            if p + 2 <= n:
+                out.append((base + p, base + p + 2 + struct.unpack_from("<b", data, p + 1)[0], "short"))
+        if lb.bits == 64:
+            for m in re.finditer(rb"\xff[\x15\x25]", data):
+                p = m.start()
+                if p + 6 <= n:
+                    out.append((base + p, base + p + 6 + struct.unpack_from("<i", data, p + 2)[0], "slot"))
+            for m in re.finditer(rb"[\x48\x4c][\x8d\x8b]", data):
+                p = m.start()
+                if p + 7 <= n and data[p + 2] & 0xC7 == 0x05:
+                    out.append((base + p, base + p + 7 + struct.unpack_from("<i", data, p + 3)[0], "taken"))
+        for m in re.finditer(rb"[\xb8-\xbf\x68]|\xc7[\xc0-\xc7]", data):
+            p = m.end()
+            if p + 4 <= n:
+                out.append((base + m.start(), struct.unpack_from("<I", data, p)[0], "taken"))
+    return out
+
+
+def _data_chunks(lb, s: ObjectSummary, start_set: set[int], refs: list[tuple[int, int]], node_of, in_data) -> None:
+    """Function pointers stored in data count only when their data is live: referred to by reachable code, held
+    by live data, or called through by the loader (init/fini arrays).
+
+    Data is cut into chunks: a sized data symbol is one chunk; elsewhere a chunk runs from an address that code or
+    a pointer refers to (or a section start) to the next such address. A chunk's pointers are live with it."""
+    from bisect import bisect_right
+
+    width = lb.bits // 8
+    var_starts = [a for a, _ in lb.variables]
+    pointers: list[tuple[int, int]] = [(slot, t) for slot, t in lb.pointers.items()]
+    if lb.elf_type == "executable":  # not position-independent: absolute pointers in data carry no relocation
+        fmt = "<Q" if width == 8 else "<I"
+        for r in lb.memory.regions:
+            if r.executable or not r.readable:
+                continue
+            data = r.data[: len(r.data) - len(r.data) % width]
+            for k, (v,) in enumerate(struct.iter_unpack(fmt, data)):
+                a = r.start + k * width
+                if (v in start_set or in_data(v)) and a not in lb.pointers and not lb.in_symbol_table(a):
+                    pointers.append((a, v))
+    bounds = {a for a, _ in lb.sections} | {e for _, e in lb.sections} | set(var_starts) | \
+        {e for _, e in lb.variables} | {t for _, t in refs} | {t for _, t in pointers if in_data(t)} | \
+        {a for a, _ in lb.init_arrays} | {e for _, e in lb.init_arrays}
+    for r in lb.memory.regions:
+        if not r.executable:
+            bounds.add(r.start)
+    cuts = sorted(bounds)
+
+    def chunk(a: int) -> int:
+        i = bisect_right(var_starts, a) - 1
+        if i >= 0 and a < lb.variables[i][1]:
+            return var_starts[i]
+        j = bisect_right(cuts, a) - 1
+        return cuts[j] if j >= 0 else a
+
+    for src, t in refs:
+        n = node_of(src)
+        c = chunk(t)
+        if n is None:
+            s.live.setdefault(c, f"referred to from code outside every known function at {src:#x}")
+        else:
+            s.data_refs.setdefault(n, []).append(c)
+    for slot, t in pointers:
+        c = chunk(slot)
+        if t in start_set:
+            s.chunk_ptrs.setdefault(c, []).append(t)
+        elif in_data(t) and chunk(t) != c:
+            s.chunk_data.setdefault(c, []).append(chunk(t))
+    data_symbols = set(lb.data_symbols)
+    for slot, name in lb.got_symbols.items():
+        if name in data_symbols:
+            s.chunk_imports.setdefault(chunk(slot), []).append(name)
+    for lo, hi in lb.init_arrays:
+        for a in range(lo, hi, width):
+            s.live.setdefault(chunk(a), "called through by the loader (init/fini array)")
+    if not lb.init_arrays and not lb.interpreter and lb.elf_type == "executable" and not lb.sections:
+        for c in {chunk(slot) for slot, _ in pointers}:  # no section headers, no dynamic section: cannot tell
+            s.live.setdefault(c, "data of a file without section headers (its init arrays cannot be told apart)")
+    s.data_exports = {n: chunk(a) for n, a in sorted(lb.data_exports.items())}
+    for d in (s.data_refs, s.chunk_ptrs, s.chunk_data, s.chunk_imports):
+        for k in d:
+            d[k] = sorted(set(d[k]))
+
+
+def _runs_entry(lb) -> bool:
+    """The loader jumps to the program's entry and its own; a library's e_entry runs only when it is executed."""
+    return lb.elf_type in ("executable", "pie") or bool(lb.soname and lb.soname.startswith("ld-linux"))
+
+
+def _stubs(lb) -> dict[int, tuple[str, object]]:
+    """PLT stub address -> ("import", name) for a stub that jumps through a symbol's GOT slot, or ("local", target)
+    for one through a relocated pointer (IRELATIVE: an IFUNC resolver inside this object)."""
+    out: dict[int, tuple[str, object]] = {}
+    if lb.bits != 64:
+        return out
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        for m in re.finditer(rb"\xff\x25", data):
+            p = m.start()
+            if p + 6 > len(data):
+                break
+            slot = rng.start + p + 6 + struct.unpack_from("<i", data, p + 2)[0]
+            if slot in lb.got_symbols:
+                what = ("import", lb.got_symbols[slot])
+            elif slot in lb.pointers:
+                what = ("local", lb.pointers[slot])
+            else:
+                continue
+            start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
+            out[rng.start + start] = what
+            if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
+                out[rng.start + start - 4] = what
+    # the classic .plt: each 16-byte stub opens with its `jmp *slot`; calls go to the stub's first byte
+    return out

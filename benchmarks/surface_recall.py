@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Soundness of the program surface against reality: real Debian programs run under strace with several workloads
+each; every syscall the process itself makes (its threads and forks, not the programs it execs) must be in its
+surface. Tightness beside it: the surface size per program and the mean.
+
+    .venv/bin/python benchmarks/surface_recall.py [--only NAME ...] [--json OUT]
+
+tests/test_surface_strace.py runs the same harness in CI. Each program is analysed with `scan_file` (the surface
+on, the per-object cache in a private directory shared across programs, as on a user's machine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+
+
+def workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
+    """program name -> (path, [argv after the program]) — each argv one run; files under `tmp`."""
+    f = f"{tmp}/input.txt"
+    return {
+        "ls": ("/usr/bin/ls", [["-la", "/etc"], ["-R", tmp], ["--color=always", "-l", "/usr/bin/ls"], ["/nonexistent"]]),
+        "cat": ("/usr/bin/cat", [[f], ["-n", f, f], ["/nonexistent"]]),
+        "cp": ("/usr/bin/cp", [[f, f"{tmp}/copy.txt"], ["-a", f, f"{tmp}/copy2.txt"], ["-r", tmp + "/d", f"{tmp}/d2"]]),
+        "date": ("/usr/bin/date", [[], ["-u", "+%s"], ["-d", "2020-01-01"]]),
+        "sort": ("/usr/bin/sort", [[f], ["-r", "-n", f], ["--parallel=2", "-S", "1M", f]]),
+        "wc": ("/usr/bin/wc", [[f], ["-l", f, f]]),
+        "tar": ("/usr/bin/tar", [["-cf", f"{tmp}/a.tar", "-C", tmp, "input.txt"], ["-tvf", f"{tmp}/a.tar"],
+                                 ["-xf", f"{tmp}/a.tar", "-C", tmp + "/d"]]),
+        "gzip": ("/usr/bin/gzip", [["-kf", f], ["-dc", f + ".gz"], ["-l", f + ".gz"]]),
+        "grep": ("/usr/bin/grep", [["-r", "line", tmp], ["-c", "x", f], ["-P", "l.ne", f], ["-E", "(a|b)+", f]]),
+        "sed": ("/usr/bin/sed", [["s/line/LINE/", f], ["-i.bak", "s/a/b/", f"{tmp}/copy.txt"], ["-n", "2p", f]]),
+        "find": ("/usr/bin/find", [[tmp, "-name", "*.txt"], [tmp, "-type", "f", "-newer", f], [tmp, "-size", "+0"]]),
+        "curl": ("/usr/bin/curl", [["-s", f"file://{f}"], ["-s", "-o", f"{tmp}/curl.out", f"file://{f}"]]),
+        "openssl": ("/usr/bin/openssl", [["sha256", f], ["rand", "-hex", "16"], ["enc", "-aes-256-cbc", "-pbkdf2",
+                                                                                  "-pass", "pass:x", "-in", f,
+                                                                                  "-out", f"{tmp}/enc"]]),
+        "ssh-keygen": ("/usr/bin/ssh-keygen", [["-q", "-t", "ed25519", "-N", "", "-f", f"{tmp}/key{os.getpid()}"],
+                                               ["-l", "-f", f"{tmp}/key{os.getpid()}.pub"]]),
+        "sqlite3": ("/usr/bin/sqlite3", [[f"{tmp}/db.sqlite", "create table t(a); insert into t values(1);"],
+                                         [f"{tmp}/db.sqlite", "select * from t;"]]),
+        "jq": ("/usr/bin/jq", [[".", f"{tmp}/in.json"], ["-c", ".a[] | . * 2", f"{tmp}/in.json"]]),
+        "perl": ("/usr/bin/perl", [["-e", "print 1+1"], ["-ne", "print if /line/", f]]),
+        "python3": (os.path.realpath(PY), [["-c", "print(1)"], ["-c", "import json, os; print(os.listdir('.'))"]]),
+        "git": ("/usr/bin/git", [["--version"], ["init", "-q", f"{tmp}/repo"], ["-C", f"{tmp}/repo", "status"]]),
+        "xz": ("/usr/bin/xz", [["-kf", f"{tmp}/copy.txt"], ["-T2", "-kf", f]]),
+        "diff": ("/usr/bin/diff", [[f, f"{tmp}/copy.txt"], ["-u", f, f]]),
+        # static programs: the reachable set, not every site in the file
+        "busybox": (os.environ.get("SYSSCAN_BUSYBOX", "/bin/busybox"),
+                    [["sh", "-c", "echo hi; ls / >/dev/null; cat " + f + " | wc -l"], ["ls", "-l", tmp],
+                     ["cp", f, f"{tmp}/bb.txt"], ["sort", f], ["date"]]),
+        "gofmt": (os.environ.get("SYSSCAN_GOFMT", "/usr/lib/go-1.19/bin/gofmt"), [["-l", tmp], ["-d", f"{tmp}/x.go"]]),
+        "hello_static": (str(ROOT / "corpus/bin/hello_static"), [[], ["a", "b"]]),
+        "wrappers_glibc_static": (str(ROOT / "corpus/bin/wrappers_glibc_static"), [[], ["x"], ["x", "y", "z"]]),
+        "wrappers_musl_nofde_stripped": (str(ROOT / "corpus/bin/wrappers_musl_nofde_stripped"), [[], ["x"]]),
+        "go_hello": (str(ROOT / "corpus/bin/go_hello"), [[]]),
+        "i386_glibc_static": (str(ROOT / "corpus/bin/i386_glibc_static"), [[]]),
+        "idioms_pie": (str(ROOT / "corpus/bin/idioms_pie"), [[], ["x"]]),
+    }
+
+
+def prepare(tmp: str) -> None:
+    Path(tmp, "input.txt").write_text("".join(f"line {i} a b\n" for i in range(200)))
+    Path(tmp, "copy.txt").write_text("a copy\n")
+    Path(tmp, "in.json").write_text('{"a": [1, 2, 3]}')
+    Path(tmp, "x.go").write_text("package main\nfunc main(){println( 1)}\n")
+    os.makedirs(f"{tmp}/d", exist_ok=True)
+    Path(tmp, "d", "x").write_text("x")
+
+
+LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")
+EXEC_OK = re.compile(r"^(\d+)\s+(?:<\.\.\. execve resumed>.*|execve\(.*)\)\s+=\s+0\s*$")
+
+
+def observed(trace: str) -> set[str]:
+    """Syscall names made by the traced program itself: the root process after its own execve, and its forks and
+    threads until they exec another program."""
+    seen: set[str] = set()
+    root = None
+    started: set[str] = set()  # pids whose lines count
+    done: set[str] = set()  # pids that exec'd another program
+    for line in trace.splitlines():
+        m = LINE.match(line)
+        if not m:
+            continue
+        pid = m.group(1)
+        name = m.group(2) or m.group(3)
+        if root is None:
+            root = pid
+        if pid == root and root not in started:
+            if EXEC_OK.match(line):
+                started.add(root)  # strace's own execve of the program: what follows is the program
+            continue
+        if pid in done:
+            continue
+        if pid != root:
+            started.add(pid)
+        seen.add(name)
+        if name in ("execve", "execveat") and line.rstrip().endswith("= 0"):
+            done.add(pid)
+    return seen
+
+
+@dataclass
+class Result:
+    name: str
+    path: str
+    runs: int
+    observed: set[str] = field(default_factory=set)
+    surface: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+    open_ends: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> set[str]:
+        return self.observed - self.surface
+
+
+def trace(path: str, argv: list[str], cwd: str) -> set[str]:
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        subprocess.run(["strace", "-f", "-qq", "-o", out.name, path, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        return observed(Path(out.name).read_text(errors="replace"))
+
+
+def surface_of(path: str) -> tuple[set[str], float, list[str]]:
+    from analyzer.rules import RuleSet
+    from analyzer.run.pipeline import ScanOptions, scan_file
+
+    t = time.perf_counter()
+    r = scan_file(path, ScanOptions(rules=RuleSet([])))
+    dt = time.perf_counter() - t
+    s = r.surface
+    names = {x.name for x in s.syscalls if x.name}  # strace names the call in the process's own ABI
+    return names, dt, [f"{o.kind}: {o.object}: {o.detail}" for o in s.open_ends]
+
+
+def run(only: list[str] | None = None, extra: dict[str, tuple[str, list[list[str]]]] | None = None,
+        skip: tuple[str, ...] = ()) -> list[Result]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sysscan-recall-") as tmp:
+        prepare(tmp)
+        progs = {**workloads(tmp), **(extra or {})}
+        for name, (path, runs) in progs.items():
+            if only and name not in only or name in skip:
+                continue
+            if not os.path.exists(path):
+                continue
+            res = Result(name, path, len(runs))
+            for argv in runs:
+                res.observed |= trace(path, argv, tmp)
+            res.surface, res.seconds, res.open_ends = surface_of(path)
+            results.append(res)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    if shutil.which("strace") is None:
+        raise SystemExit("strace is not installed")
+    os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="sysscan-recall-cache-"))
+    os.environ.pop("SYSSCAN_NO_CACHE", None)
+    results = run(a.only)
+    sizes = []
+    print(f"{'program':12} {'runs':>4} {'seen':>5} {'surface':>7} {'missed':>6} {'s':>6}  missing")
+    for r in results:
+        sizes.append(len(r.surface))
+        print(f"{r.name:12} {r.runs:4} {len(r.observed):5} {len(r.surface):7} {len(r.missing):6} {r.seconds:6.2f}  "
+              f"{' '.join(sorted(r.missing))}")
+    if sizes:
+        print(f"mean surface {sum(sizes) / len(sizes):.1f} over {len(sizes)} programs; "
+              f"recall {'100 %' if not any(r.missing for r in results) else 'NOT 100 %'}")
+    if a.json:
+        Path(a.json).write_text(json.dumps([{"name": r.name, "observed": sorted(r.observed),
+                                             "surface": sorted(r.surface), "missing": sorted(r.missing),
+                                             "seconds": r.seconds, "open_ends": r.open_ends} for r in results],
+                                           indent=1))
+    return 1 if any(r.missing for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The program surface (issue 11): the loader's closure checked against the loader's own tools (ldconfig -p, ldd),
+soundness against strace on real Debian programs (benchmarks/surface_recall.py), the per-object cache, a sysroot
+that never leaks to the host, and what the report says about what it cannot see."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from analyzer.program.load import load
+from analyzer.run.pipeline import ScanOptions, scan_file
+from analyzer.surface import ldcache
+from analyzer.surface.closure import closure
+from conftest import CORPUS, ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import surface_recall  # noqa: E402
+
+LS = "/usr/bin/ls"
+
+
+def test_ld_so_cache_is_read_as_ldconfig_prints_it():
+    if shutil.which("ldconfig") is None and not os.path.exists("/sbin/ldconfig"):
+        pytest.fail("ldconfig is part of Debian's libc-bin: it should be here")
+    out = subprocess.run([shutil.which("ldconfig") or "/sbin/ldconfig", "-p"], capture_output=True, text=True,
+                         check=True).stdout
+    want: dict = {}
+    for line in out.splitlines()[1:]:
+        m = re.match(r"\s*(\S+) \((.*)\) => (.*)$", line)
+        if m:
+            name, flags, path = m.groups()
+            if "x32" not in flags:
+                want.setdefault((name, 64 if "x86-64" in flags else 32), path)
+    got = ldcache.read("/etc/ld.so.cache")
+    assert len(got) > 50 and got == want
+
+
+def test_not_a_cache_is_an_empty_one(tmp_path):
+    (tmp_path / "c").write_bytes(b"glibc-ld.so.cache1.1" + b"\xff" * 40)
+    assert ldcache.read(str(tmp_path / "c")) == {}
+    assert ldcache.read(str(tmp_path / "missing")) == {}
+
+
+def test_closure_is_what_ldd_loads():
+    out = subprocess.run(["ldd", LS], capture_output=True, text=True, check=True).stdout
+    want = {os.path.realpath(LS)}  # ldd lists what the program loads, not the program
+    for line in out.splitlines():
+        m = re.search(r"(/\S+) \(0x", line)
+        if m:
+            want.add(os.path.realpath(m.group(1)))
+    cl = closure(load(LS), load)
+    got = {os.path.realpath(o.path) for o in cl.objects}
+    assert got == want
+    assert [o.kind for o in cl.objects][0] == "program" and "interpreter" in [o.kind for o in cl.objects]
+    assert not cl.missing
+
+
+def test_sysroot_resolves_inside_the_root_only(tmp_path):
+    """A container-like root with the program, its own ld.so and libc: every object comes from inside the root,
+    and a library the root lacks is named, never taken from the host."""
+    root = tmp_path / "root"
+    lb = load(str(CORPUS / "bin/idioms_pie"))
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy(CORPUS / "bin/idioms_pie", root / "usr/bin/prog")
+    for lib in (lb.interpreter, "/lib/x86_64-linux-gnu/libc.so.6"):
+        dst = root / os.path.realpath(lib).lstrip("/")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.realpath(lib), dst)
+        link = root / lib.lstrip("/")
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(dst)
+    r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
+    paths = [o.path for o in r.surface.objects]
+    assert len(paths) == 3 and all(os.path.realpath(p).startswith(str(root)) for p in paths), paths
+    for p in root.rglob("libc.so.6"):
+        p.unlink()
+    r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
+    missing = [o for o in r.surface.open_ends if o.kind == "missing-library"]
+    assert missing and "libc.so.6" in missing[0].detail
+    assert all(os.path.realpath(o.path).startswith(str(root)) for o in r.surface.objects)
+
+
+def test_a_program_without_raw_sites_gets_its_surface_with_paths():
+    r = scan_file(LS)
+    assert r.sites == [] and r.surface is not None
+    names = {s.name for s in r.surface.syscalls}
+    assert {"openat", "getdents64", "write", "mmap", "rseq", "set_robust_list", "arch_prctl"} <= names
+    getdents = next(s for s in r.surface.syscalls if s.name == "getdents64")
+    assert getdents.path[-1].startswith("syscall 217 getdents64") and "libc.so.6" in getdents.path[-1]
+    assert "[the entry point]" in getdents.path[0] or "[" in getdents.path[0]
+    kinds = {o.kind for o in r.surface.objects}
+    assert {"program", "interpreter", "needed"} <= kinds
+
+
+def test_no_surface_leaves_the_raw_sites_as_they_were():
+    on = scan_file(str(CORPUS / "bin/idioms_nopie"))
+    off = scan_file(str(CORPUS / "bin/idioms_nopie"), ScanOptions(surface=False))
+    assert off.surface is None and on.surface is not None
+    assert [s.to_dict() if hasattr(s, "to_dict") else s for s in off.sites] == on.sites
+    assert off.syscalls == on.syscalls
+
+
+def test_library_summaries_are_cached_per_object(tmp_path, monkeypatch):
+    from analyzer.surface import build
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SYSSCAN_NO_CACHE", raising=False)
+    monkeypatch.setattr(build, "_MEMO", {})  # this process's summaries: what a new process has
+    first = scan_file(str(CORPUS / "bin/idioms_pie"))
+    entries = list((tmp_path / "sysscan" / "derived" / "surface-summary").rglob("*.json"))
+    assert len(entries) == 3  # the program, libc.so.6 and ld.so
+    build._MEMO.clear()
+    second = scan_file(str(CORPUS / "bin/idioms_pie"))  # from the disk cache
+    assert second.surface == first.surface
+
+
+def test_a_static_binary_gets_its_reachable_set():
+    r = scan_file(str(CORPUS / "bin/wrappers_musl_nofde_stripped"))
+    assert [o.kind for o in r.surface.objects] == ["program"]
+    assert {s.name for s in r.surface.syscalls} <= {u.name for u in r.syscalls} | {"clock_gettime", "time",
+                                                                                       "gettimeofday", "getcpu",
+                                                                                       "clock_getres"}
+
+
+def test_surface_json_is_in_the_schema(tmp_path):
+    import jsonschema
+
+    p = subprocess.run([sys.executable, "-m", "analyzer.cli", LS, "-f", "json", "--no-cache"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    schema = json.loads((ROOT / "analyzer/schemas/report.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["surface"]["syscalls"] and doc["surface"]["objects"][0]["kind"] == "program"
+
+
+def test_bad_sysroot_is_a_usage_error(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "analyzer.cli", LS, "--sysroot", str(tmp_path / "nope")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and "--sysroot" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_every_syscall_real_programs_make_is_in_their_surface(tmp_path, monkeypatch):
+    """Soundness: Debian's programs under strace, several workloads each; 100 %, no exceptions list. The one
+    program left out of the harness's default set is i386_glibc_static: 32-bit glibc enters the kernel through
+    `call *%gs:0x10`, which is not a site kind yet (issue 16) — its surface says so instead (next test)."""
+    if shutil.which("strace") is None:
+        pytest.fail("strace is not installed (.ci/run installs it)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SYSSCAN_NO_CACHE", raising=False)
+    results = surface_recall.run(skip=("i386_glibc_static",))
+    names = {r.name for r in results}
+    assert {"ls", "cat", "tar", "grep", "sed", "find", "hello_static", "go_hello"} <= names
+    misses = {r.name: sorted(r.missing) for r in results if r.missing}
+    assert not misses, f"syscalls made under strace but missing from the surface: {misses}"
+    assert all(r.observed for r in results)
+
+
+def test_32bit_glibc_vdso_entries_are_an_open_end():
+    r = scan_file(str(CORPUS / "bin/i386_glibc_static"))
+    kinds = {o.kind for o in r.surface.open_ends}
+    assert "vdso-entry" in kinds
