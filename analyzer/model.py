@@ -230,6 +230,8 @@ class SurfaceSyscall:
     objects: list[str] = field(default_factory=list)  # the objects (names) whose reachable code makes it
     sites: int = 0  # reachable sites (and wrapper calls) that can make it
     path: list[str] = field(default_factory=list)  # "function (object)" steps, the last one the site
+    via: int | None = hexfield(default=None)  # the program's own function where that path leaves the program
+    via_function: str | None = None
     handler: str | None = None  # with --vmlinux
     enosys: bool = False
 

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..model import SEVERITY_RANK, Finding, RegisterValue, Report, Site
+from ..model import SEVERITY_RANK, Finding, RegisterValue, Report, Site, SyscallRef
 from ..syscalls import X32_SYSCALL_BIT
 from ..textsafe import num  # the one spelling of a number in every text
 from .location import site_location
@@ -460,12 +460,20 @@ def evaluate(report: Report, ruleset: Iterable) -> list[Finding]:
     ctx = Context.of(report)
     by_addr = {s.address: s for s in report.sites}
     findings: list[Finding] = []
+    surface = _surface_sites(report)
     for rule in ruleset:
         if rule.scope == "site":
             for site in report.sites:
                 ok, _ = rule.match.eval(ctx, site)
                 if ok:
                     findings.append(_finding(rule, site, report, ctx, 1))
+            if getattr(rule, "surface", False):
+                for site, u in surface:
+                    ok, _ = rule.match.eval(ctx, site)
+                    if ok:
+                        f = _finding(rule, site, report, ctx, 1)
+                        f.message += f" — reachable through {', '.join(u.objects)}: {' → '.join(u.path)}"
+                        findings.append(f)
         else:
             ok, hits = rule.match.eval(ctx, None)
             if ok:
@@ -481,6 +489,25 @@ def evaluate(report: Report, ruleset: Iterable) -> list[Finding]:
         seen[key] = k + 1
         f.fingerprint = hashlib.sha256(f"{key}\x1f{k}".encode()).hexdigest()[:32]
     return findings
+
+
+def _surface_sites(report: Report) -> list[tuple[Site, object]]:
+    """The surface's syscalls that no raw site of the program makes, as sites for the rules that ask for them: at
+    the program's function where the path leaves the program (the call into the library), number known."""
+    if report.surface is None:
+        return []
+    raw = {(r.abi, r.nr) for s in report.sites for r in s.syscalls}
+    out = []
+    for u in report.surface.syscalls:
+        if (u.abi, u.nr) in raw or u.via is None:
+            continue
+        site = Site(address=u.via, offset=0, function=u.via_function or f"sub_{u.via:x}", function_address=u.via,
+                    instruction="call", abi=u.abi,
+                    number=RegisterValue("eax" if u.abi == "i386" else "rax", "number", values=[u.nr],
+                                         status="resolved"),
+                    syscalls=[SyscallRef(nr=u.nr, abi=u.abi, name=u.name)])
+        out.append((site, u))
+    return out
 
 
 def _finding(rule, site: Site | None, report: Report, ctx: Context, count: int,

@@ -60,6 +60,7 @@ class Rule:
     cwe: tuple[int, ...] = ()
     attack: tuple[str, ...] = ()
     message: str | None = None
+    surface: bool = False  # a site rule that also runs on the program surface (syscalls reachable via libraries)
     examples: dict = field(default_factory=dict, compare=False, hash=False)
     path: str = ""
     source: str = "shipped"  # "shipped" | the --rules directory it came from
@@ -215,7 +216,8 @@ def compile_rule(doc: dict, path: str = "<rule>", source: str = "shipped") -> Ru
         id=meta["id"], name=meta["name"], severity=meta["severity"], scope=scope,
         description=" ".join(meta["description"].split()), match=node, tags=tuple(meta.get("tags", [])),
         references=tuple(refs), cwe=tuple(meta.get("cwe", [])), attack=tuple(meta.get("attack", [])),
-        message=meta.get("message"), examples=meta["examples"], path=path, source=source, raw=doc,
+        message=meta.get("message"), surface=bool(meta.get("surface", False)), examples=meta["examples"],
+        path=path, source=source, raw=doc,
     )
 
 

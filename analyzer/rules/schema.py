@@ -64,6 +64,7 @@ RULE_SCHEMA: dict = {
                 "name": {"type": "string", "minLength": 3, "maxLength": 120},
                 "severity": {"enum": list(SEVERITIES)},
                 "scope": {"enum": list(SCOPES)},
+                "surface": {"type": "boolean"},
                 "description": {"type": "string", "minLength": 10},
                 "message": {"type": "string", "minLength": 3},
                 "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"}},

@@ -199,7 +199,10 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         key = (abi, nr)
         e = found.get(key)
         if e is None:
-            e = found[key] = {"objects": set(), "sites": 0, "path": (r.path(node, label) if node else []) + [last]}
+            via = [n for n in (r.nodes(node) if node else []) if n[0] == 0 and n[1] >= 0]
+            e = found[key] = {"objects": set(), "sites": 0, "path": (r.path(node, label) if node else []) + [last],
+                              "via": via[-1][1] if via else None,
+                              "via_function": summaries[0].names.get(via[-1][1]) if via else None}
         e["objects"].add(names[obj])
         e["sites"] += 1
 
@@ -263,7 +266,8 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         ref = name_syscall(abi, nr)
         path = e["path"]
         out.syscalls.append(model.SurfaceSyscall(abi=ref.abi, nr=nr, name=ref.name, objects=sorted(e["objects"]),
-                                                 sites=e["sites"], path=path))
+                                                 sites=e["sites"], path=path, via=e["via"],
+                                                 via_function=e["via_function"]))
         if (abi, nr) in EXEC_SYSCALLS:
             out.open_ends.append(model.OpenEnd("execve", ", ".join(sorted(e["objects"])), f"{ref.name} runs another "
                                                "program: its syscalls are its own, not in this surface",

@@ -29,6 +29,15 @@ class Reach:
     why: dict[Node, str] = field(default_factory=dict)  # a root's reason
     unbound: dict[str, list[str]] = field(default_factory=dict)  # imported name -> objects that import it
 
+    def nodes(self, node: Node) -> list[Node]:
+        """The path to node, root first."""
+        out = []
+        n: Node | None = node
+        while n is not None:
+            out.append(n)
+            n = self.parent.get(n)
+        return out[::-1]
+
     def path(self, node: Node, label) -> list[str]:
         """Root first; `label(node)` names one step."""
         out = []
