@@ -13,7 +13,6 @@ from types import SimpleNamespace
 
 from .. import model
 from ..budget import NEVER, BudgetExceeded, Deadline
-from ..errors import SysscanError
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall
 from .closure import LoadedObject, closure, find
@@ -283,41 +282,71 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
 
 
 def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache) -> None:
-    """dlopen of a constant name: load it (and what it needs) as the loader would; its exports are reachable
-    through dlsym, so they are roots."""
+    """dlopen of a constant name: load it and what it needs, as the loader would (its search order, from the object
+    that calls dlopen); a dlopen'ed library's exports are reachable through dlsym, so they are roots."""
     from ..program.load import load
+    from .ldcache import read
 
+    cache = read(os.path.join(sysroot, "etc/ld.so.cache"))
     done = {os.path.realpath(o.path) for o in objects}
+    sonames = {o.lb.soname for o in objects if o.lb.soname} | {os.path.basename(o.name) for o in objects}
     todo = [(i, addr, lib) for i, s in enumerate(summaries) for addr, _n, _c, lib in s.loader_calls if lib]
-    while todo and len(objects) < MAX_DLOPEN + 64:
+    opened = 0
+
+    def add(path: str, name: str, kind: str, requester: LoadedObject, addr: int) -> int | None:
+        try:
+            lb = load(path)
+            s = object_summary(lb, deadline, use_cache=use_cache)
+        except BudgetExceeded:
+            raise
+        except Exception as e:  # noqa: BLE001 - a library we cannot analyse is said, not fatal
+            out.open_ends.append(model.OpenEnd("not-analysed", _name(path), f"loaded by dlopen at {addr:#x} but "
+                                               f"not analysed: {type(e).__name__}: {str(e)[:120]}", addr))
+            return None
+        done.add(os.path.realpath(path))
+        sonames.update(x for x in (lb.soname, name) if x)
+        objects.append(LoadedObject(path, name, kind, requester.path, lb))
+        summaries.append(s)
+        return len(summaries) - 1
+
+    while todo and opened < MAX_DLOPEN:
         i, addr, lib = todo.pop(0)
         requester = objects[i]
-        path = find(lib, requester, [], sysroot, {}, requester.lb.bits)
-        if path is None:
-            from .ldcache import read
-
-            path = find(lib, requester, [], sysroot, read(os.path.join(sysroot, "etc/ld.so.cache")),
-                        requester.lb.bits)
+        if lib in sonames:
+            continue
+        path = find(lib, requester, [], sysroot, cache, requester.lb.bits)
         if path is None:
             out.open_ends.append(model.OpenEnd("missing-library", _name(requester.path), f"dlopen(\"{lib}\") at "
                                                f"{addr:#x}: not found, its syscalls are missing", addr))
             continue
         if os.path.realpath(path) in done:
             continue
-        try:
-            lb = load(path)
-            s = object_summary(lb, deadline, use_cache=use_cache)
-        except (SysscanError, Exception) as e:  # noqa: BLE001
-            out.open_ends.append(model.OpenEnd("not-analysed", _name(path), f"dlopen'ed at {addr:#x} but not "
-                                               f"analysed: {type(e).__name__}: {str(e)[:120]}", addr))
+        opened += 1
+        j = add(path, lib, "dlopen", requester, addr)
+        if j is None:
             continue
-        done.add(os.path.realpath(path))
-        objects.append(LoadedObject(path, lib, "dlopen", requester.path, lb))
-        summaries.append(s)
-        j = len(summaries) - 1
         extra += [((j, a), f"exported by {lib}, dlopen'ed at {addr:#x} in {_name(requester.path)}")
-                  for _n, a in sorted(s.exports.items())]
-        todo += [(j, a2, l2) for a2, _n, _c, l2 in s.loader_calls if l2]
+                  for _n, a in sorted(summaries[j].exports.items())]
+        queue = [j]
+        while queue:  # what the dlopen'ed library needs, breadth first
+            k = queue.pop(0)
+            for name in objects[k].lb.needed:
+                if name in sonames:
+                    continue
+                p = find(name, objects[k], [], sysroot, cache, objects[k].lb.bits)
+                if p is None:
+                    sonames.add(name)
+                    out.open_ends.append(model.OpenEnd("missing-library", _name(objects[k].path),
+                                                       f"{name} (needed by {objects[k].path}, dlopen'ed) was not "
+                                                       "found: its syscalls are missing"))
+                    continue
+                if os.path.realpath(p) in done:
+                    continue
+                n = add(p, name, "needed", objects[k], addr)
+                if n is not None:
+                    queue.append(n)
+        todo += [(n, a2, l2) for n in range(j, len(summaries)) for a2, _n, _c, l2 in summaries[n].loader_calls
+                 if l2]
 
 
 def _vdso_caller(fn: str, summaries, r) -> Node | None:
