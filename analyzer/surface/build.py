@@ -205,6 +205,7 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         e["objects"].add(names[obj])
         e["sites"] += 1
 
+    called_wrappers = {w.callee for i, s in enumerate(summaries) for w in s.wrapper_calls if (i, w.node) in r.parent}
     for i, s in enumerate(summaries):
         reached = [a for a in s.names if (i, a) in r.parent]
         o = objects[i]
@@ -220,8 +221,9 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             for nr in site.numbers:
                 add(site.abi, nr, i, node, f"syscall {nr} {_nm(site.abi, nr)}: {where}")
             if site.status != "resolved":
-                if site.param and node in r.parent and r.parent.get(node) is not None and not r.why.get(node):
-                    pass  # a wrapper reached by calls: its numbers come from those calls
+                if (site.param and r.parent.get(node) is not None and s.names.get(site.node) in called_wrappers
+                        and not _reached_from_elsewhere(r, node, summaries, called_wrappers)):
+                    pass  # a wrapper reached by calls whose numbers are known: they are counted at those calls
                 else:
                     detail = ("number taken from " + site.param + " of an exported wrapper that is reached "
                               "indirectly: any syscall" if site.param else
@@ -347,6 +349,24 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
                     queue.append(n)
         todo += [(n, a2, l2) for n in range(j, len(summaries)) for a2, _n, _c, l2 in summaries[n].loader_calls
                  if l2]
+
+
+def _reached_from_elsewhere(r, node: Node, summaries, called_wrappers) -> bool:
+    """Is the wrapper reached other than through calls whose numbers were read: as a root (data pointer), by an
+    edge inside its own object, or by a reached caller whose calls to it were not analysed? Then its numbers are
+    not all known."""
+    if r.parent.get(node) is None or r.why.get(node):
+        return True
+    j, w = node
+    name = summaries[j].names.get(w)
+    for i, s in enumerate(summaries):
+        known = {x.node for x in s.wrapper_calls if x.callee == name}
+        for src, names in s.calls_out.items():
+            if name in names and (i, src) in r.parent and src not in known:
+                return True
+        if i == j and any(w in ts and (i, src) in r.parent for src, ts in s.edges.items()):
+            return True
+    return False
 
 
 def _vdso_caller(fn: str, summaries, r) -> Node | None:
