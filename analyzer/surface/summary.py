@@ -287,39 +287,38 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
     return s
 
 
+# (pattern, where its displacement is, the instruction's length, the displacement's format, what it is): every
+# pc-relative way into code or to an address; `modrm_rip` patterns count only with a rip-relative ModRM byte.
+RELATIVE_PATTERNS = (
+    (rb"\xe8", 1, 5, "<i", "call", False),
+    (rb"\xe9", 1, 5, "<i", "jump", False),
+    (rb"\x0f[\x80-\x8f]", 2, 6, "<i", "jump", False),  # jcc rel32
+    (rb"[\xeb\x70-\x7f]", 1, 2, "<b", "short", False),  # jmp/jcc rel8
+)
+RIP_PATTERNS = (  # 64-bit code only
+    (rb"\xff[\x15\x25]", 2, 6, "<i", "slot", False),  # call/jmp *disp32(%rip)
+    (rb"[\x48\x4c][\x8d\x8b]", 3, 7, "<i", "taken", True),  # lea/mov disp32(%rip),%reg
+)
+ABSOLUTE = re.compile(rb"[\xb8-\xbf\x68]|\xc7[\xc0-\xc7]")  # mov $imm32,%r32 / push $imm32 / movl $imm32,%r
+
+
 def _code_hits(lb) -> list[tuple[int, int, str]]:
-    """(code address, target, how) for every byte pattern that transfers to or forms an address: "call" (call
-    rel32), "jump" (jmp/jcc rel32 and rel8), "slot" (call/jmp through a rip-relative slot), "taken" (lea/mov
-    rip-relative, absolute immediates). A search, not a decode: it may find more than the code does, never less."""
+    """(code address, target, how) for every byte pattern that transfers to or forms an address: "call", "jump"
+    (rel32), "short" (rel8), "slot" (call/jmp through a rip-relative slot), "taken" (lea/mov rip-relative,
+    absolute immediates). A search, not a decode: it may find more than the code does, never less."""
     out: list[tuple[int, int, str]] = []
+    patterns = RELATIVE_PATTERNS + (RIP_PATTERNS if lb.bits == 64 else ())
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
         if not data:
             continue
         base, n = rng.start, len(data)
-        for m in re.finditer(rb"[\xe8\xe9]", data):
-            p = m.start()
-            if p + 5 <= n:
-                out.append((base + p, base + p + 5 + struct.unpack_from("<i", data, p + 1)[0],
-                            "call" if data[p] == 0xE8 else "jump"))
-        for m in re.finditer(rb"\x0f[\x80-\x8f]", data):
-            p = m.start()
-            if p + 6 <= n:
-                out.append((base + p, base + p + 6 + struct.unpack_from("<i", data, p + 2)[0], "jump"))
-        for m in re.finditer(rb"[\xeb\x70-\x7f]", data):
-            p = m.start()
-            if p + 2 <= n:
-                out.append((base + p, base + p + 2 + struct.unpack_from("<b", data, p + 1)[0], "short"))
-        if lb.bits == 64:
-            for m in re.finditer(rb"\xff[\x15\x25]", data):
+        for regex, disp_at, size, fmt, how, modrm_rip in patterns:
+            for m in re.finditer(regex, data):
                 p = m.start()
-                if p + 6 <= n:
-                    out.append((base + p, base + p + 6 + struct.unpack_from("<i", data, p + 2)[0], "slot"))
-            for m in re.finditer(rb"[\x48\x4c][\x8d\x8b]", data):
-                p = m.start()
-                if p + 7 <= n and data[p + 2] & 0xC7 == 0x05:
-                    out.append((base + p, base + p + 7 + struct.unpack_from("<i", data, p + 3)[0], "taken"))
-        for m in re.finditer(rb"[\xb8-\xbf\x68]|\xc7[\xc0-\xc7]", data):
+                if p + size <= n and (not modrm_rip or data[p + 2] & 0xC7 == 0x05):
+                    out.append((base + p, base + p + size + struct.unpack_from(fmt, data, p + disp_at)[0], how))
+        for m in ABSOLUTE.finditer(data):
             p = m.end()
             if p + 4 <= n:
                 out.append((base + m.start(), struct.unpack_from("<I", data, p)[0], "taken"))
