@@ -167,3 +167,12 @@ def test_32bit_glibc_vdso_entries_are_an_open_end():
     r = scan_file(str(CORPUS / "bin/i386_glibc_static"))
     kinds = {o.kind for o in r.surface.open_ends}
     assert "vdso-entry" in kinds
+
+
+def test_a_spent_time_budget_leaves_a_partial_surface_that_says_so():
+    from analyzer.budget import Limits
+
+    r = scan_file(LS, ScanOptions(), limits=Limits(timeout=0.001))
+    assert any("the surface is partial" in m for m in r.incomplete)
+    said = [o for o in r.surface.open_ends if o.kind in ("not-analysed", "missing-library")]
+    assert said, "what the budget cut is named, not dropped"

@@ -103,6 +103,9 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
 
         try:
             report.surface = build_surface(lb, report, facts, sysroot=options.sysroot, deadline=deadline)
+            if deadline.expired():
+                report.incomplete = sorted(set(report.incomplete) | {
+                    f"{BUDGET_REASON}: the surface is partial (what was not analysed is in its open ends)"})
         except BudgetExceeded:
             report.incomplete = sorted(set(report.incomplete) | {f"{BUDGET_REASON}: the surface was not finished"})
         except Exception as e:  # noqa: BLE001 - the surface is a stage of its own: the sites stay reported

@@ -157,11 +157,15 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     def load_obj(path: str):
         return load(path)
 
-    cl = closure(lb, load_obj, sysroot)
+    cl = closure(lb, load_obj, sysroot, deadline.expired)
     out = model.Surface(notes=list(cl.notes))
     summaries: list[ObjectSummary] = []
     objects: list[LoadedObject] = []
     for obj in cl.objects:
+        if obj.kind != "program" and deadline.expired():
+            out.open_ends.append(model.OpenEnd("not-analysed", _name(obj.path), "not analysed: the time budget ran "
+                                               "out first (its syscalls are missing)"))
+            continue
         try:
             if obj.kind == "program":
                 s = object_summary(obj.lb, deadline, report=report, facts=facts, use_cache=use_cache)

@@ -97,9 +97,9 @@ def find(name: str, requester: LoadedObject, chain: list[LoadedObject], sysroot:
     return None
 
 
-def closure(program, load, sysroot: str = "/") -> Closure:
+def closure(program, load, sysroot: str = "/", expired=lambda: False) -> Closure:
     """The load order of `program` (a LoadedBinary); `load(path)` gives the model of another object (and may raise
-    an analyzer error for a broken one, which is then a note)."""
+    an analyzer error for a broken one, which is then a note). `expired()` true: stop loading (the time budget)."""
     from ..errors import SysscanError
 
     out = Closure()
@@ -143,8 +143,10 @@ def closure(program, load, sysroot: str = "/") -> Closure:
             seen_names.add(name)
             if real in seen_files:
                 continue
-            if len(out.objects) >= MAX_OBJECTS:
-                out.notes.append(f"more than {MAX_OBJECTS} objects: the rest were not loaded")
+            if len(out.objects) >= MAX_OBJECTS or expired():
+                out.notes.append(f"more than {MAX_OBJECTS} objects: the rest were not loaded" if not expired() else
+                                 "time budget exhausted while loading the libraries: the rest were not loaded")
+                out.missing.append((name, obj.path))
                 queue.clear()
                 break
             try:
