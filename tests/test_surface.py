@@ -176,3 +176,21 @@ def test_a_spent_time_budget_leaves_a_partial_surface_that_says_so():
     assert any("the surface is partial" in m for m in r.incomplete)
     said = [o for o in r.surface.open_ends if o.kind in ("not-analysed", "missing-library")]
     assert said, "what the budget cut is named, not dropped"
+
+
+def test_a_corrupt_init_array_size_does_not_span_the_address_space(tmp_path):
+    """Found by the fuzzer (seed 27, case 216): DT_FINI_ARRAYSZ of 2**56 made the surface walk every slot of it
+    until the time budget ran out. The array is clipped to the memory it lies in."""
+    import lief
+
+    b = lief.ELF.parse(str(CORPUS / "bin/idioms_nopie"))
+    b.get(lief.ELF.DynamicEntry.TAG.FINI_ARRAYSZ).value = 1 << 56
+    out = tmp_path / "bad"
+    b.write(str(out))
+    lb = load(str(out))
+    assert lb.init_arrays and all(hi - lo < 1 << 20 for lo, hi in lb.init_arrays)
+    from analyzer.budget import Limits
+
+    r = scan_file(str(out), ScanOptions(), limits=Limits(timeout=60))
+    assert r.surface is not None and r.surface.syscalls
+    assert not any("time budget" in m for m in r.incomplete)

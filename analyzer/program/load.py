@@ -290,7 +290,9 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
                           (T.PREINIT_ARRAY, T.PREINIT_ARRAYSZ)):
             if binary.has(arr) and binary.has(size):
                 a = binary.get(arr).value
-                out["init_arrays"].append((a, a + binary.get(size).value))
+                r = memory.region_of(a)
+                if r is not None:  # clipped to what is mapped: a corrupt size must not span the address space
+                    out["init_arrays"].append((a, min(a + binary.get(size).value, r.end)))
     except Exception:  # corrupt dynamic section
         pass
     width = bits // 8

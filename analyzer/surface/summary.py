@@ -378,9 +378,14 @@ def _data_chunks(lb, s: ObjectSummary, start_set: set[int], refs: list[tuple[int
     for slot, name in lb.got_symbols.items():
         if name in data_symbols:
             s.chunk_imports.setdefault(chunk(slot), []).append(name)
-    for lo, hi in lb.init_arrays:
-        for a in range(lo, hi, width):
-            s.live.setdefault(chunk(a), "called through by the loader (init/fini array)")
+    for lo, hi in lb.init_arrays:  # every chunk the array spans (the cuts inside it, and the one it starts in)
+        k = bisect_right(cuts, lo)
+        inside = [chunk(lo)]
+        while k < len(cuts) and cuts[k] < hi:
+            inside.append(chunk(cuts[k]))
+            k += 1
+        for c in inside:
+            s.live.setdefault(c, "called through by the loader (init/fini array)")
     if not lb.init_arrays and not lb.interpreter and lb.elf_type == "executable" and not lb.sections:
         for c in {chunk(slot) for slot, _ in pointers}:  # no section headers, no dynamic section: cannot tell
             s.live.setdefault(c, "data of a file without section headers (its init arrays cannot be told apart)")
