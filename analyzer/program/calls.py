@@ -235,10 +235,11 @@ def _go_table_range(lb) -> tuple[int, int] | None:
     return (go.pclntab, go.pclntab + 16 + (len(go.functions) + 2) * 2 * go.ptr_size + (1 << 24))
 
 
-def _through_got(lb, modrm: int):
-    """(code range, its bytes, offset, imported name) of every `ff <modrm> disp32(%rip)` whose slot is an import's
-    GOT slot: modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt)."""
-    if lb.bits != 64 or not lb.imports:
+def _through_got(lb, modrm: int, slots=None):
+    """(code range, its bytes, offset, slot) of every `ff <modrm> disp32(%rip)` whose slot is in `slots` (default:
+    the imports' GOT slots): modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt)."""
+    slots = lb.imports if slots is None else slots
+    if lb.bits != 64 or not slots:
         return
     needle = bytes((0xFF, modrm))
     for rng in lb.exec_ranges:
@@ -250,22 +251,27 @@ def _through_got(lb, modrm: int):
             if p + 6 > len(data):
                 break
             slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
-            name = lb.imports.get(slot)
-            if name is not None:
-                yield rng, data, p, name
+            if slot in slots:
+                yield rng, data, p, slot
+
+
+def plt_stubs(lb, slots=None) -> dict[int, int]:
+    """PLT stub address (and its `jmp *slot` instruction) -> the GOT slot it jumps through, for the slots in
+    `slots` (default: the imports'). A stub may open with endbr64 and jump with a bnd prefix."""
+    stubs: dict[int, int] = {}
+    for rng, data, p, slot in _through_got(lb, 0x25, slots):
+        start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
+        stubs[rng.start + start] = slot
+        if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
+            stubs[rng.start + start - 4] = slot
+    return stubs
 
 
 def import_stubs(lb) -> dict[int, str]:
     """PLT stub (and `jmp *GOT` instruction) address -> imported name, from the jumps through GOT slots."""
-    stubs: dict[int, str] = {}
-    for rng, data, p, name in _through_got(lb, 0x25):
-        start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
-        stubs[rng.start + start] = name
-        if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
-            stubs[rng.start + start - 4] = name
-    return stubs
+    return {a: lb.imports[slot] for a, slot in plt_stubs(lb).items()}
 
 
 def got_calls(lb) -> list[tuple[int, str]]:
     """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name)."""
-    return [(rng.start + p, name) for rng, _data, p, name in _through_got(lb, 0x15)]
+    return [(rng.start + p, lb.imports[slot]) for rng, _data, p, slot in _through_got(lb, 0x15)]

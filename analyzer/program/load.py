@@ -173,16 +173,6 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
     if entry and in_exec(entry) and entry not in functions:
         functions[entry] = Function(entry, 0, symbols.get(entry, "_start" if stripped else f"sub_{entry:x}"), "entry")
 
-    exports: dict[str, int] = {}
-    try:
-        for sym in binary.dynamic_symbols:
-            if (sym.value and sym.shndx and sym.type in (lief.ELF.Symbol.TYPE.FUNC, lief.ELF.Symbol.TYPE.GNU_IFUNC)
-                    and sym.binding in (lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK)):
-                name = _text(sym.name)
-                if name:
-                    exports.setdefault(name, sym.value)
-    except Exception:  # a corrupt dynamic symbol table: no exports (the symbol loop above said so already)
-        exports = {}
     dyn = _dynamic_facts(binary, memory, bits)
     imports: dict[int, str] = {}
     try:
@@ -246,7 +236,6 @@ def _load(path: str, max_size: int | None) -> LoadedBinary:
         functions=final,
         symbols=symbols,
         imports=imports,
-        exports=exports,
         needed=needed,
         variables=sorted(variables.items()),
         **dyn,
@@ -263,7 +252,7 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
     import lief
 
     out: dict = {"soname": None, "rpath": [], "runpath": [], "got_symbols": {}, "pointers": {}, "data_symbols": [],
-                 "init": [], "tables": [], "sections": [], "init_arrays": [], "data_exports": {}}
+                 "init": [], "tables": [], "sections": [], "init_arrays": [], "exports": {}, "data_exports": {}}
     try:
         for sec in binary.sections:
             if sec.virtual_address and sec.size and not sec.flags & SHF_EXECINSTR and sec.flags & 0x2:  # SHF_ALLOC
@@ -300,13 +289,18 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
         relocs = list(binary.dynamic_relocations) + list(binary.pltgot_relocations)
     except Exception:
         relocs = []
-    try:
+    S = lief.ELF.Symbol
+    try:  # defined global symbols: functions (IFUNCs bind to their resolver) and data
         for sym in binary.dynamic_symbols:
-            if sym.value and sym.shndx and sym.type == lief.ELF.Symbol.TYPE.OBJECT and sym.binding in (
-                    lief.ELF.Symbol.BINDING.GLOBAL, lief.ELF.Symbol.BINDING.WEAK):
-                out["data_exports"].setdefault(_text(sym.name), sym.value)
-    except Exception:
-        pass
+            if not (sym.value and sym.shndx and sym.binding in (S.BINDING.GLOBAL, S.BINDING.WEAK)):
+                continue
+            kind = "exports" if sym.type in (S.TYPE.FUNC, S.TYPE.GNU_IFUNC) else \
+                "data_exports" if sym.type == S.TYPE.OBJECT else None
+            name = _text(sym.name)
+            if kind and name:
+                out[kind].setdefault(name, sym.value)
+    except Exception:  # a corrupt dynamic symbol table: no exports (the symbol loop above said so already)
+        out["exports"], out["data_exports"] = {}, {}
     out["sections"].sort()
     out["init_arrays"] = sorted(set(out["init_arrays"]))
     for r in relocs:

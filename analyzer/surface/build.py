@@ -225,8 +225,8 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             for nr in site.numbers:
                 add(site.abi, nr, i, node, f"syscall {nr} {_nm(site.abi, nr)}: {where}")
             if site.status != "resolved":
-                if (site.param and r.parent.get(node) is not None and s.names.get(site.node) in called_wrappers
-                        and not _reached_from_elsewhere(r, node, summaries, called_wrappers)):
+                if (site.param and s.names.get(site.node) in called_wrappers
+                        and not _reached_from_elsewhere(r, node, summaries)):
                     pass  # a wrapper reached by calls whose numbers are known: they are counted at those calls
                 else:
                     detail = ("number taken from " + site.param + " of an exported wrapper that is reached "
@@ -355,7 +355,7 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
                  if l2]
 
 
-def _reached_from_elsewhere(r, node: Node, summaries, called_wrappers) -> bool:
+def _reached_from_elsewhere(r, node: Node, summaries) -> bool:
     """Is the wrapper reached other than through calls whose numbers were read: as a root (data pointer), by an
     edge inside its own object, or by a reached caller whose calls to it were not analysed? Then its numbers are
     not all known."""

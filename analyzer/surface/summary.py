@@ -22,6 +22,8 @@ import re
 import struct
 from dataclasses import asdict, dataclass, field
 
+from ..program.calls import plt_stubs
+
 FORMAT = 3
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
@@ -404,26 +406,6 @@ def _stubs(lb) -> dict[int, tuple[str, object]]:
     """PLT stub address -> ("import", name) for a stub that jumps through a symbol's GOT slot, or ("local", target)
     for one through a relocated pointer (IRELATIVE: an IFUNC resolver inside this object)."""
     out: dict[int, tuple[str, object]] = {}
-    if lb.bits != 64:
-        return out
-    for rng in lb.exec_ranges:
-        data = lb.memory.read(rng.start, rng.end - rng.start)
-        if not data:
-            continue
-        for m in re.finditer(rb"\xff\x25", data):
-            p = m.start()
-            if p + 6 > len(data):
-                break
-            slot = rng.start + p + 6 + struct.unpack_from("<i", data, p + 2)[0]
-            if slot in lb.got_symbols:
-                what = ("import", lb.got_symbols[slot])
-            elif slot in lb.pointers:
-                what = ("local", lb.pointers[slot])
-            else:
-                continue
-            start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
-            out[rng.start + start] = what
-            if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
-                out[rng.start + start - 4] = what
-    # the classic .plt: each 16-byte stub opens with its `jmp *slot`; calls go to the stub's first byte
+    for stub, slot in plt_stubs(lb, lb.got_symbols.keys() | lb.pointers.keys()).items():
+        out[stub] = ("import", lb.got_symbols[slot]) if slot in lb.got_symbols else ("local", lb.pointers[slot])
     return out
