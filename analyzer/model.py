@@ -86,14 +86,15 @@ class SyscallRef:
 
 @dataclass
 class Site:
-    """A real `syscall` / `sysenter` / `int 0x80` instruction and what it asks the kernel for."""
+    """A real `syscall` / `sysenter` / `int 0x80` instruction, or a call that enters the kernel through code it maps
+    (the 32-bit vDSO's `__kernel_vsyscall`, the legacy vsyscall page), and what it asks the kernel for."""
 
     address: int = hexfield()
     offset: int = hexfield()
     section: str = ""
     function: str = ""
     function_address: int = hexfield(default=0)
-    instruction: str = "syscall"  # "syscall" | "sysenter" | "int 0x80"
+    instruction: str = "syscall"  # a kind of sites.KINDS: "syscall" | "sysenter" | "int 0x80" | "call *%gs:0x10" …
     abi: str = "x86_64"  # the syscall table that applies: "x86_64" | "i386" | "x32"
     bytes: str = ""
     number: RegisterValue = field(default_factory=lambda: RegisterValue("rax", "number"))
@@ -240,7 +241,7 @@ class SurfaceSyscall:
 class OpenEnd:
     """What the static surface cannot see, said: a number not known, a dlopen, an exec, a missing library."""
 
-    kind: str  # "unknown-number" | "dlopen" | "missing-library" | "execve" | "not-analysed" | "vdso-entry"
+    kind: str  # "unknown-number" | "dlopen" | "missing-library" | "execve" | "not-analysed"
     object: str
     detail: str
     address: int | None = hexfield(default=None)

@@ -4,18 +4,37 @@ A byte search finds every `0f 05` / `0f 34` / `cd 80` in executable sections; th
 decoding forward from a known instruction boundary (a function start from the symbol table or .eh_frame, the end
 of the previous function, or the section start). The same bytes inside a longer instruction — an immediate such
 as `mov $0x050f050f,%eax` — are never on a boundary, so they are dropped.
+
+Calls that enter the kernel through code the kernel maps are sites too, found and confirmed the same way:
+- 32-bit glibc and musl enter through the vDSO: `call *%gs:0x10` (the TCB's `sysinfo` slot holds the vDSO's
+  `__kernel_vsyscall`, which runs `sysenter`, `syscall` or `int $0x80`); older static code calls through the
+  `_dl_sysinfo` / `__sysinfo` pointer; the vDSO itself calls its own `__kernel_vsyscall` directly. The i386 ABI
+  applies (eax = number, then ebx, ecx, edx, esi, edi, ebp), exactly as for `int $0x80`.
+- x86-64 code may call the legacy vsyscall page (`mov $0xffffffffff600400,%rax; call *%rax`): the kernel emulates
+  gettimeofday, time and getcpu there (or kills the process with `vsyscall=none`). The call is the site; its
+  number comes from the address called.
 """
 from __future__ import annotations
 
 import bisect
+import re
+import struct
 from dataclasses import dataclass
 
 import capstone
 
 from .budget import BUDGET_REASON, NEVER, BudgetExceeded, Deadline
 from .program.model import LoadedBinary
+from .syscalls.abi import GS_SYSINFO, KERNEL_VSYSCALL, SYSINFO_POINTERS, VSYSCALL
 
 PATTERNS: dict[bytes, str] = {b"\x0f\x05": "syscall", b"\x0f\x34": "sysenter", b"\xcd\x80": "int 0x80"}
+VDSO_PATTERNS_32: dict[bytes, str] = {b"\x65\xff\x15\x10\x00\x00\x00": GS_SYSINFO}
+# The legacy vsyscall page: its three entries, and the x86-64 syscall each one emulates.
+VSYSCALL_ENTRIES: dict[int, tuple[int, str]] = {
+    0xFFFFFFFFFF600000: (96, "gettimeofday"), 0xFFFFFFFFFF600400: (201, "time"), 0xFFFFFFFFFF600800: (309, "getcpu")}
+# mov $imm32 (sign-extended), %r64 and movabs $imm64, %r64 loading one of those addresses
+_VSYSCALL_MOV = re.compile(rb"[\x48\x49](?:\xc7[\xc0-\xc7]\x00[\x00\x04\x08]\x60\xff"
+                           rb"|[\xb8-\xbf]\x00[\x00\x04\x08]\x60\xff\xff\xff\xff\xff)")
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,8 @@ class RawSite:
     function_end: int
     function_name: str
     function_source: str  # how the function was found: symbol / eh_frame / entry / section
+    size: int = 2  # the instruction's length
+    fixed_number: int | None = None  # the syscall a vsyscall-page call makes (its number is in the address)
 
 
 def candidates(lb: LoadedBinary, deadline: Deadline = NEVER,
@@ -36,6 +57,7 @@ def candidates(lb: LoadedBinary, deadline: Deadline = NEVER,
 
     Overlapping ranges (corrupt section headers can declare the same bytes many times) are searched once."""
     found: list[tuple[int, str]] = []
+    patterns, vsyscall_fn = _patterns(lb)
     spans: list[list[int]] = []
     for rng in sorted(lb.exec_ranges, key=lambda r: (r.start, r.end)):
         if spans and rng.start <= spans[-1][1]:
@@ -59,13 +81,41 @@ def candidates(lb: LoadedBinary, deadline: Deadline = NEVER,
                 continue
             stop = min(end, r.end)
             data = lb.memory.read(addr, stop - addr) or b""
-            for pat, kind in PATTERNS.items():
+            for pat, kind in patterns.items():
                 i = data.find(pat)
                 while i >= 0:
                     found.append((addr + i, kind))
                     i = data.find(pat, i + 1)
+            if lb.bits == 64:
+                found.extend((addr + m.start(), VSYSCALL) for m in _VSYSCALL_MOV.finditer(data))
+            if vsyscall_fn is not None:  # e8 rel32 to the vDSO's own entry (only objects that carry it)
+                for m in re.finditer(rb"\xe8", data):
+                    i = m.start()
+                    if i + 5 <= len(data) and \
+                            (addr + i + 5 + struct.unpack_from("<i", data, i + 1)[0]) & 0xFFFFFFFF == vsyscall_fn:
+                        found.append((addr + i, f"call {KERNEL_VSYSCALL}"))
             addr = stop
     return sorted(set(found))
+
+
+def _patterns(lb: LoadedBinary) -> tuple[dict[bytes, str], int | None]:
+    """The byte patterns to search in this binary, and the address of a `__kernel_vsyscall` it carries itself.
+
+    The vDSO entry forms exist only in 32-bit code; the `_dl_sysinfo` / `__sysinfo` pointer form only where the
+    symbol table names that pointer as data (glibc also has a *function* `__sysinfo`: sysinfo(2))."""
+    patterns = dict(PATTERNS)
+    if lb.bits != 32:
+        return patterns, None
+    patterns.update(VDSO_PATTERNS_32)
+    by_name: dict[str, list[int]] = {}
+    for a, name in lb.symbols.items():
+        by_name.setdefault(name, []).append(a)
+    for name in SYSINFO_POINTERS:
+        for a in by_name.get(name, ()):
+            if lb.function_at(a) is None and lb.exec_range_of(a) is None:
+                patterns[b"\xff\x15" + struct.pack("<I", a & 0xFFFFFFFF)] = f"call *{name}"
+    entry = next((f.start for f in lb.functions if f.name == KERNEL_VSYSCALL), None)
+    return patterns, entry
 
 
 @dataclass(frozen=True)
@@ -121,6 +171,8 @@ def find_sites(lb: LoadedBinary, deadline: Deadline = NEVER, incomplete: list[st
         except Exception as e:  # noqa: BLE001 - one bad candidate must not cost the others
             notes.append(f"candidate {kind} at {addr:#x} not examined: analysis failed: {type(e).__name__}: "
                          f"{str(e)[:200]}")
+    # in address order, once each (two loads of a vsyscall address can reach one call)
+    sites = sorted({s.address: s for s in sites}.values(), key=lambda s: s.address)
     if max_sites is not None and len(rejected) > max_sites:
         notes.append(f"{len(rejected) - max_sites} more rejected candidates not listed (limit {max_sites})")
         rejected = rejected[:max_sites]
@@ -167,7 +219,38 @@ def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: d
     if root != fstart and fsrc not in ("symbol", "eh_frame"):
         # unnamed code after a ret: its own function, starting where control flow first reaches it
         fstart, fname = root, lb.symbols.get(root) or f"sub_{root:x}"
-    sites.append(RawSite(addr, kind, rng.name, rng.offset + (addr - rng.start), fstart, fend, fname, fsrc))
+    size, fixed = region.insns[addr][0], None
+    if kind == VSYSCALL:
+        found = _vsyscall_call(region, addr)
+        if isinstance(found, str):
+            rejected.append(Rejected(addr, kind, fname, found))
+            return
+        addr, size, fixed = found
+    sites.append(RawSite(addr, kind, rng.name, rng.offset + (addr - rng.start), fstart, fend, fname, fsrc, size,
+                         fixed))
+
+
+def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
+    """The `call *%reg` / `jmp *%reg` that uses the vsyscall address loaded at `mov`: (its address, its length, the
+    syscall number), or why there is none. Straight-line code only, up to 16 instructions; the register must not
+    be written on the way."""
+    sz, m, op = region.insns[mov]
+    reg, _, imm = op.partition(", ")
+    target = _imm_target(imm.strip())
+    if not m.startswith("mov") or target is None or (target & (2**64 - 1)) not in VSYSCALL_ENTRIES:
+        return "the vsyscall page address is not loaded into a register here"
+    nr = VSYSCALL_ENTRIES[target & (2**64 - 1)][0]
+    a = mov + sz
+    for _ in range(16):
+        if a not in region.insns:
+            break
+        sz, m, op = region.insns[a]
+        if m in ("call", "jmp") and op.strip() == reg:
+            return a, sz, nr
+        if m.startswith(("j", "call", "ret", "loop")) or m in BRANCHES_END or op.split(",")[0].strip() == reg:
+            break
+        a += sz
+    return f"the vsyscall address loaded into {reg} is not called through it in the next instructions"
 
 
 BRANCHES_END = ("ret", "retf", "iret", "iretd", "iretq", "hlt", "ud2", "jmp", "ljmp", "sysret", "sysretq",

@@ -69,7 +69,32 @@ def workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
         "go_hello": (str(ROOT / "corpus/bin/go_hello"), [[]]),
         "i386_glibc_static": (str(ROOT / "corpus/bin/i386_glibc_static"), [[]]),
         "idioms_pie": (str(ROOT / "corpus/bin/idioms_pie"), [[], ["x"]]),
+        **i386_workloads(tmp),
     }
+
+
+def i386_workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
+    """Debian's 32-bit programs (benchmarks/fetch_i386.sh puts them under $SYSSCAN_I386_ROOT): static busybox and
+    dynamic coreutils and dash on the i386 libc.so.6. They enter the kernel through `call *%gs:0x10` (issue 16)."""
+    root = os.environ.get("SYSSCAN_I386_ROOT")
+    if not root:
+        return {}
+    f = f"{tmp}/input.txt"
+    progs = {
+        "busybox32": ("bin/busybox", [["sh", "-c", "echo hi; ls / >/dev/null; cat " + f + " | wc -l"],
+                                      ["ls", "-l", tmp], ["cp", f, f"{tmp}/bb32.txt"], ["sort", f], ["date"],
+                                      ["find", tmp, "-name", "*.txt"], ["sleep", "0.01"]]),
+        "cat32": ("bin/cat", [[f], ["-n", f, f], ["/nonexistent"]]),
+        "dash32": ("bin/dash", [["-c", "echo hi; x=$((1+2)); echo $x > " + tmp + "/dash.out; read y < " + f],
+                                ["-c", "cd /; pwd; ulimit -n; umask; trap 'echo t' EXIT; (echo sub); wait"]]),
+        "date32": ("bin/date", [[], ["-u", "+%s"], ["-d", "2020-01-01"]]),
+        "sort32": ("usr/bin/sort", [[f], ["-r", "-n", f], ["--parallel=2", "-S", "1M", f]]),
+        "sha256sum32": ("usr/bin/sha256sum", [[f], ["-c", "/nonexistent"]]),
+        "seq32": ("usr/bin/seq", [["3"], ["-s,", "1", "0.5", "3"]]),
+        "env32": ("usr/bin/env", [[], ["-i", "A=1"]]),
+        "sleep32": ("bin/sleep", [["0.01"]]),
+    }
+    return {name: (f"{root}/{rel}", runs) for name, (rel, runs) in progs.items()}
 
 
 def prepare(tmp: str) -> None:

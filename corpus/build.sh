@@ -54,8 +54,23 @@ $CC -m32 $COMMON -DOWN_START -ffreestanding -fno-stack-protector -fno-pie -no-pi
     -nostdlib -static -o bin/i386_raw src/i386_raw.c
 # glibc, dynamic, PIE
 $CC -m32 $COMMON -fPIE -pie -o bin/i386_pie src/i386_raw.c
-# glibc, static (libc's own int $0x80 sites)
+# glibc, static (libc's own int $0x80 sites, and its call *%gs:0x10 ones)
 $CC -m32 $COMMON -static -o bin/i386_glibc_static src/hello.c
+# the other vDSO entry forms, hand-written, no libc: call *_dl_sysinfo, call __kernel_vsyscall
+$CC -m32 -nostdlib -static -no-pie -Wl,--build-id=none -o bin/i386_vdso_forms src/i386_vdso_forms.S
+# musl 1.2.3, static: Debian's musl-dev:i386 (benchmarks/fetch_i386.sh extracts it under $SYSSCAN_I386_ROOT) and
+# the 32-bit libgcc.a of lib32gcc-12-dev (LIBGCC32; musl's printf divides 64-bit numbers)
+if [ -n "${SYSSCAN_I386_ROOT:-}" ] && [ -n "${LIBGCC32:-}" ]; then
+    M="$SYSSCAN_I386_ROOT/usr/lib/i386-linux-musl"
+    $CC -m32 $COMMON -fno-pie -no-pie -static -nostdlib -nostdinc -isystem "$SYSSCAN_I386_ROOT/usr/include/i386-linux-musl" \
+        -isystem "$($CC -print-file-name=include)" -o bin/i386_musl_static \
+        "$M/crt1.o" "$M/crti.o" src/hello.c "$M/libc.a" "$LIBGCC32" "$M/crtn.o"
+else
+    echo "bin/i386_musl_static kept: set SYSSCAN_I386_ROOT and LIBGCC32 to rebuild it" >&2
+fi
+
+# ---- x86-64 legacy vsyscall page ---------------------------------------------
+$CC -nostdlib -static -no-pie -Wl,--build-id=none -o bin/vsyscall src/vsyscall.S
 
 # ---- wrappers: numbers that are parameters, tables, loops -----------------
 # (inter-procedural resolution at the callers; angr for what data flow cannot follow)

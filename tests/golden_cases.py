@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+LIBC32 = "/lib/i386-linux-gnu/libc.so.6"  # libc6:i386 (multiarch)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,18 @@ def cases() -> list[Case]:
     out.append(Case("debian_busybox", os.environ.get("SYSSCAN_BUSYBOX"), where=f"SYSSCAN_BUSYBOX: {fetch}"))
     out.append(Case("debian_gofmt", os.environ.get("SYSSCAN_GOFMT"), where=f"SYSSCAN_GOFMT: {fetch}"))
     out.append(Case("host_libc.so.6", LIBC if os.path.exists(LIBC) else None, where=LIBC))
+    i386 = os.environ.get("SYSSCAN_I386_ROOT")
+    where = "SYSSCAN_I386_ROOT: benchmarks/fetch_i386.sh (.ci/run sets it)"
+    out.append(Case("debian_busybox_i386", f"{i386}/bin/busybox" if i386 else None, where=where))
+    out.append(Case("host_libc.so.6_i386", LIBC32 if os.path.exists(LIBC32) else None, where=f"{LIBC32}: {where}"))
     for tag in ("61", "612"):
         vm = os.environ.get(f"SYSSCAN_VMLINUX_{tag}")
         where = f"SYSSCAN_VMLINUX_{tag}: benchmarks/fetch_kernel.sh (.ci/run sets it)"
         out.append(Case(f"kernel_{tag}", vm, kind="kernel", where=where))
         for prog in ("rules_risky", "rules_risky_i386"):
             out.append(Case(f"kernel_{tag}_{prog}", str(ROOT / "corpus/rules/bin" / prog) if vm else None,
+                            vmlinux=vm, where=where))
+        for prog in ("i386_glibc_static", "vsyscall"):  # through the vDSO; through the vsyscall page's emulation
+            out.append(Case(f"kernel_{tag}_{prog}", str(ROOT / "corpus/bin" / prog) if vm else None,
                             vmlinux=vm, where=where))
     return out

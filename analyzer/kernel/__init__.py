@@ -123,7 +123,15 @@ def analyze_image(image: KernelImage) -> KernelAnalysis:
         _cross_check(a, image, disp, abi, d, decoded[abi])
         a.tables[abi] = _handlers(a, image, info, abi, d, decoded[abi])
     t3 = time.perf_counter()
-    a.timings = {"entries": t1 - t0, "dispatch": t2 - t1, "handlers": t3 - t2}
+
+    # 4. what the kernel maps into user space and enters through: its vDSO images, the vsyscall page's emulation
+    from .vdso import find_vdso_images
+
+    a.vdso = find_vdso_images(image, a.warnings)
+    a.vsyscall_emulation = image.address_of("emulate_vsyscall")
+    a.vsyscall_emulation_symbol = "emulate_vsyscall" if a.vsyscall_emulation is not None else None
+    t4 = time.perf_counter()
+    a.timings = {"entries": t1 - t0, "dispatch": t2 - t1, "handlers": t3 - t2, "vdso": t4 - t3}
     return a
 
 

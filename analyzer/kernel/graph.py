@@ -8,8 +8,10 @@ table read, switch decode, symbol). Export with write_graph (GraphML / DOT / JSO
 path_line() gives the one-line text the report prints per site.
 
 Sites are duck-typed: any object with `address` (int), `abi` ("x86_64" | "i386" | "x32"), `instruction`
-("syscall" | "sysenter" | "int 0x80") and either `numbers` (iterable of possible syscall numbers; empty when
-unknown) or `number.values` (analyzer.model.Site).
+(a kind of analyzer.sites.KINDS) and either `numbers` (iterable of possible syscall numbers; empty when unknown) or
+`number.values` (analyzer.model.Site). A call into the 32-bit vDSO goes site -> vDSO __kernel_vsyscall -> the entry
+of the trap it uses (sysenter, syscall or int 0x80: see trap_of); a call into the legacy vsyscall page goes
+site -> emulate_vsyscall -> the x86-64 handler, which the emulation calls directly (no dispatcher).
 """
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ from collections.abc import Iterable
 import networkx as nx
 
 from .. import outfile
+from ..syscalls.abi import VDSO_KINDS, VSYSCALL
 from ..syscalls import X32_SYSCALL_BIT
 from .model import EntryPoint, Handler, KernelAnalysis
+from .vdso import TRAP_PREFERENCE
+
+VDSO_HOP = "vDSO __kernel_vsyscall"
 
 MAX_NUMBERS_IN_LINE = 3
 
@@ -29,11 +35,21 @@ MAX_NUMBERS_IN_LINE = 3
 def effective_abi(instruction: str, abi: str, nr: int | None = None) -> str:
     """Which table a number is looked up in: int 0x80 and sysenter always use the 32-bit table; a 64-bit
     `syscall` with the x32 bit set uses the x32 table."""
-    if instruction in ("int 0x80", "sysenter"):
+    if instruction in ("int 0x80", "sysenter") or instruction in VDSO_KINDS:
         return "i386"
     if abi in ("x86_64", "x32") and nr is not None and nr >= 0 and nr & X32_SYSCALL_BIT:
         return "x32"
     return "x86_64" if abi == "x32" else abi
+
+
+def trap_of(kernel: KernelAnalysis, instruction: str) -> str:
+    """The trap instruction a site's entry into the kernel ends in. A vDSO call ends in what the kernel's own
+    `__kernel_vsyscall` uses: sysenter on Intel CPUs, syscall on AMD ones (both patched in at boot), int 0x80
+    otherwise; the first of those the vDSO image holds and this kernel has an entry for."""
+    if instruction not in VDSO_KINDS:
+        return instruction
+    held = next((v.entry_traps for v in kernel.vdso if v.entry_traps), None) or list(TRAP_PREFERENCE)
+    return next((t for t in held if kernel.entry_for(t, "i386") is not None), held[0])
 
 
 def site_numbers(site) -> list[int]:
@@ -157,9 +173,17 @@ def build_graph(kernel: KernelAnalysis, sites: Iterable | None = None) -> nx.DiG
         abi = getattr(s, "abi", "x86_64")
         sn = _add_node(g, f"site:{s.address:#x}", kind="site", label=f"{instruction} @ {s.address:#x}",
                        address=_hex(s.address), instruction=instruction, abi=abi, numbers=numbers or None)
-        e = kernel.entry_for(instruction, effective_abi(instruction, abi))
+        if instruction == VSYSCALL:
+            _vsyscall_chain(g, kernel, sn, numbers)
+            continue
+        trap = trap_of(kernel, instruction)
+        e = kernel.entry_for(trap, effective_abi(instruction, abi))
         if e is None:
             continue
+        if trap != instruction:
+            vn = _add_node(g, "vdso:__kernel_vsyscall", kind="function", label=VDSO_HOP, symbol="__kernel_vsyscall")
+            _add_edge(g, sn, vn, how="call", established="the TCB's sysinfo slot / AT_SYSINFO")
+            sn, instruction = vn, trap
         en = f"entry:{e.address:#x}"
         _add_edge(g, sn, en, how=instruction, established=f"{e.msr_name or 'IDT vector 0x80'} "
                                                          f"({e.method})" if e.method != "idt" else "IDT vector 0x80")
@@ -172,6 +196,19 @@ def build_graph(kernel: KernelAnalysis, sites: Iterable | None = None) -> nx.DiG
                 continue
             _handler_chain(g, dn, kernel.resolve(eff, n), kernel.dispatchers[eff].kind)
     return g
+
+
+def _vsyscall_chain(g: nx.DiGraph, kernel: KernelAnalysis, sn: str, numbers: list[int]) -> None:
+    """site -> emulate_vsyscall -> handler: the page fault in the vsyscall page is emulated by calling the
+    x86-64 handler itself."""
+    if kernel.vsyscall_emulation is None or "x86_64" not in kernel.tables:
+        return
+    en = _add_node(g, _func(kernel.vsyscall_emulation), kind="entry", label=kernel.vsyscall_emulation_symbol,
+                   address=_hex(kernel.vsyscall_emulation), symbol=kernel.vsyscall_emulation_symbol,
+                   established="symbol")
+    _add_edge(g, sn, en, how="page fault", established="the vsyscall page is not executable: the fault is emulated")
+    for n in numbers:
+        _handler_chain(g, en, kernel.resolve("x86_64", n), "direct call")
 
 
 def write_graph(graph: nx.DiGraph, path: str) -> str:
@@ -245,11 +282,18 @@ def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = No
     instruction = instruction or "syscall"
     abi = abi or "x86_64"
     nums = sorted({int(n) for n in (numbers or ())})
-    e = kernel.entry_for(instruction, effective_abi(instruction, abi))
+    if instruction == VSYSCALL:
+        parts = [instruction, f"{kernel.vsyscall_emulation_symbol or '(no vsyscall emulation in this kernel)'} "
+                              "[vsyscall page fault]"]
+        texts = [handler_text(kernel.resolve("x86_64", n)) for n in nums[:MAX_NUMBERS_IN_LINE]]
+        return " -> ".join(parts + ([texts[0] if len(texts) == 1 else "{" + " | ".join(texts) + "}"] if texts else []))
+    trap = trap_of(kernel, instruction)
+    e = kernel.entry_for(trap, effective_abi(instruction, abi))
     if e is None:
-        return f"{instruction} -> (no {instruction} entry in this kernel)"
+        return f"{instruction} -> (no {trap} entry in this kernel)"
     how = e.msr_name or ("IDT 0x80" if e.method == "idt" else "")
-    parts = [instruction, f"{e.symbol or hex(e.address)} [{how + ', ' if how else ''}{e.method}]"]
+    parts = [instruction] + ([f"{VDSO_HOP} ({trap})"] if trap != instruction else [])
+    parts.append(f"{e.symbol or hex(e.address)} [{how + ', ' if how else ''}{e.method}]")
     parts += [s.symbol or hex(s.address) for s in e.path[1:]]
     if not e.dispatcher:
         return " -> ".join(parts + ["(no dispatcher found)"])
@@ -276,20 +320,28 @@ def kernel_paths(kernel: KernelAnalysis, site) -> list[dict]:
     instruction = getattr(site, "instruction", "syscall")
     abi = getattr(site, "abi", "x86_64")
     out = []
+    trap = trap_of(kernel, instruction)
     for n in site_numbers(site):
         eff = effective_abi(instruction, abi, n)
-        e = kernel.entry_for(instruction, eff if eff != "x32" else "x86_64")
         h = kernel.resolve(eff, n) if eff in kernel.tables else None
-        d = kernel.dispatchers.get(eff)
         path = [f"{instruction} @ {site.address:#x}"]
-        if e is not None:
-            path += [e.symbol or hex(e.address)] + [s.symbol or hex(s.address) for s in e.path[1:]]
-        if d is not None:
-            path.append(d.symbol or hex(d.address))
+        if instruction == VSYSCALL:  # emulate_vsyscall calls the handler: no entry code, no dispatcher
+            entry, entry_address = kernel.vsyscall_emulation_symbol, kernel.vsyscall_emulation
+            path += [entry] if entry else []
+        else:
+            e = kernel.entry_for(trap, eff if eff != "x32" else "x86_64")
+            d = kernel.dispatchers.get(eff)
+            entry, entry_address = (e.symbol, e.address) if e else (None, None)
+            if trap != instruction:
+                path.append(f"{VDSO_HOP} ({trap})")
+            if e is not None:
+                path += [e.symbol or hex(e.address)] + [s.symbol or hex(s.address) for s in e.path[1:]]
+            if d is not None:
+                path.append(d.symbol or hex(d.address))
         if h is not None:
             path += [h.symbol or "-ENOSYS"] + list(h.chain)
         out.append({
-            "nr": n, "abi": eff, "entry": e.symbol if e else None, "entry_address": e.address if e else None,
+            "nr": n, "abi": eff, "entry": entry, "entry_address": entry_address,
             "handler": h.symbol if h else None, "handler_address": h.address if h and h.address else None,
             "implementation": h.implementation if h else None, "source": h.source if h else None,
             "enosys": bool(h.enosys) if h else True, "path": path,

@@ -120,6 +120,41 @@ class MsrWrite:
 
 
 @dataclass
+class VdsoSite:
+    address: int  # the image's own (link-time) address
+    function: str
+    section: str
+    instruction: str
+    abi: str
+    status: str  # of the number: resolved | partial | unresolved
+    numbers: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)  # the syscalls named in the ABI's table
+
+
+@dataclass
+class VdsoImage:
+    symbol: str  # vdso_image_64 | vdso_image_32 | vdso_image_x32
+    bits: int
+    address: int  # where the ELF lies in the kernel image
+    size: int
+    sha256: str
+    kernel_vsyscall: int | None = None  # the 32-bit entry's address in the image
+    entry_traps: list[str] = field(default_factory=list)
+    """The instructions __kernel_vsyscall can enter the kernel with: its own and the alternatives patched in."""
+    sites: list[VdsoSite] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VdsoImage:
+        return cls(**{**d, "sites": [VdsoSite(**s) for s in d.get("sites", [])]})
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["sites"] = [dict(s.__dict__) for s in self.sites]
+        return d
+
+
+@dataclass
 class KernelAnalysis:
     path: str
     sha256: str
@@ -139,6 +174,9 @@ class KernelAnalysis:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     cached: bool = False
+    vdso: list[VdsoImage] = field(default_factory=list)  # the vDSO images it embeds, analysed as programs
+    vsyscall_emulation: int | None = None  # emulate_vsyscall: where calls into the legacy vsyscall page go
+    vsyscall_emulation_symbol: str | None = None
 
     # ---- questions ----------------------------------------------------------------------------------------------
     def resolve(self, abi: str, nr: int) -> Handler:
@@ -194,6 +232,7 @@ class KernelAnalysis:
         d["ni"] = dict(self.ni)
         d["warnings"] = list(self.warnings)
         d["timings"] = dict(self.timings)
+        d["vdso"] = [v.to_dict() for v in self.vdso]
         return d
 
     @classmethod
@@ -205,6 +244,7 @@ class KernelAnalysis:
         kw["tables"] = {abi: {h["nr"]: Handler(**h) for h in rows} for abi, rows in d.get("tables", {}).items()}
         kw["disagreements"] = [Disagreement(**x) for x in d.get("disagreements", [])]
         kw["ni"] = dict(d.get("ni", {}))
+        kw["vdso"] = [VdsoImage.from_dict(v) for v in d.get("vdso", [])]
         return cls(**kw)
 
 

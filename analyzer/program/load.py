@@ -68,10 +68,24 @@ def _text(v) -> str:
     return v if len(v) <= MAX_NAME_CHARS else v[: MAX_NAME_CHARS - 1] + "…"
 
 
+def load_bytes(data: bytes, name: str) -> LoadedBinary:
+    """An ELF image that is not a file of its own (a vDSO image embedded in a kernel), loaded as `load` loads a
+    file; `name` stands for its path in reports and errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _load_data(name, data)
+        except RecursionError:
+            raise CorruptELF(name, "LIEF could not parse it: structures nest too deeply") from None
+
+
 def _load(path: str, max_size: int | None) -> LoadedBinary:
+    return _load_data(path, read_and_check(path, max_size))
+
+
+def _load_data(path: str, data: bytes) -> LoadedBinary:
     import lief
 
-    data = read_and_check(path, max_size)
     bits, machine = check_header(path, data)
     sha256 = hashlib.sha256(data).hexdigest()
     binary = _parse_lief(path, data)

@@ -59,6 +59,18 @@ def render_kernel(k, fmt: str, opts: dict | None = None) -> str:
             tt.add_row(str(nr), Text(h.symbol or "-ENOSYS"), Text(h.prototype() or (h.name or "")),
                        Text(h.implementation or ""), Text(h.source or ""))
         con.print(tt)
+    for v in k.vdso:
+        vt = Table(title=f"{v.symbol}: the {v.bits}-bit vDSO ({v.size} bytes at {_hx(v.address)}), its syscall sites",
+                   title_justify="left", box=box.SIMPLE_HEAD)
+        for col in ("address", "function", "section", "instruction", "syscall"):
+            vt.add_column(col, overflow="fold")
+        for x in v.sites:
+            names = ", ".join(x.names) + ("" if x.status == "resolved" else (" | ?" if x.names else "?"))
+            vt.add_row(_hx(x.address), Text(x.function), Text(x.section), Text(x.instruction), Text(names))
+        con.print(vt)
+        if v.entry_traps:
+            con.print(Text(f"  __kernel_vsyscall enters with: {' / '.join(v.entry_traps)} (patched in at boot by CPU "
+                           "vendor)"))
     for d in k.disagreements:
         con.print(Text(f"DISAGREEMENT {d.abi} {d.nr}: stored table → {d.table_symbol or _hx(d.table_address)}, "
                        f"dispatcher → {d.switch_symbol or _hx(d.switch_address)}", style="bold red"))

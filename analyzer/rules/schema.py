@@ -13,6 +13,7 @@ EXPRESSION is a one-key mapping: a logic node (`and`, `or`, `not`, `N or more`, 
 from __future__ import annotations
 
 from ..model import SEVERITIES
+from ..syscalls.abi import KINDS
 
 SCOPES = ("site", "binary")
 LOCATIONS = ("application", "libc", "runtime", "unknown")
@@ -128,7 +129,7 @@ RULE_SCHEMA: dict = {
                                                      "eax", "ebx", "ecx", "edx", "esi", "edi", "ebp"]},
                                    **_predicates},
                 },
-                "instruction": _one_or_many({"enum": ["syscall", "sysenter", "int 0x80"]}),
+                "instruction": _one_or_many({"enum": list(KINDS)}),
                 "abi": _one_or_many({"enum": ["x86_64", "i386", "x32"]}),
                 "location": _one_or_many({"enum": list(LOCATIONS)}),
                 "section": _one_or_many({"type": "string", "minLength": 1}),

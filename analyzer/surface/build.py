@@ -239,18 +239,13 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             if node not in r.parent:
                 continue
             where = f"{w.callee}() called at {w.address:#x} in {names[i]}"
+            wabi = "x86_64" if s.bits == 64 else "i386"
             for nr in w.numbers:
-                add("x86_64", nr, i, node, f"syscall {nr} {_nm('x86_64', nr)}: {where}")
+                add(wabi, nr, i, node, f"syscall {nr} {_nm(wabi, nr)}: {where}")
             if w.status != "resolved":
                 out.open_ends.append(model.OpenEnd("unknown-number", names[i], f"{w.callee}() with a number not "
                                                    "fully known: " + "; ".join(w.reasons[:2]), w.address,
                                                    s.names.get(w.node), r.path(node, label)))
-        vcalls = [a for a in s.vdso_calls if (i, a) in r.parent]
-        if vcalls:
-            out.open_ends.append(model.OpenEnd("vdso-entry", names[i], f"{len(vcalls)} reachable function(s) enter "
-                                               "the kernel through the vDSO (call *%gs:0x10, 32-bit glibc): not yet "
-                                               "sites, so their syscalls are missing from this surface",
-                                               vcalls[0], s.names.get(vcalls[0]), r.path((i, vcalls[0]), label)))
         for addr, node_a, callee, lib in s.loader_calls:
             node = (i, node_a)
             if node in r.parent and lib is None:

@@ -6,6 +6,7 @@ import struct
 
 NEW_MAGIC = b"glibc-ld.so.cache1.1"
 OLD_MAGIC = b"ld.so-1.7.0"
+FLAG_ELF = 0x0001  # "(ELF)": not tied to a libc; i386's ld-linux.so.2 is listed so
 FLAG_ELF_LIBC6 = 0x0003
 FLAG_TYPE_MASK = 0x00FF
 FLAG_ARCH_MASK = 0xFF00
@@ -30,7 +31,7 @@ def parse(data: bytes) -> dict[tuple[str, int], str]:
     out: dict[tuple[str, int], str] = {}
     for i in range(nlibs):
         flags, key, value, _os, _hwcap = struct.unpack_from("<iIIIQ", data, base + 48 + i * 24)
-        if flags & FLAG_TYPE_MASK != FLAG_ELF_LIBC6:
+        if flags & FLAG_TYPE_MASK not in (FLAG_ELF, FLAG_ELF_LIBC6):  # the loader takes both (dl-cache.h)
             continue
         arch = flags & FLAG_ARCH_MASK
         bits = 64 if arch == FLAG_X8664_LIB64 else 32 if arch == 0 else None

@@ -24,13 +24,14 @@ from dataclasses import asdict, dataclass, field
 
 from ..program.calls import plt_stubs
 
-FORMAT = 3
+FORMAT = 4
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
 VDSO_FALLBACKS = {  # a vDSO function the object looks up by name -> the syscall its fallback makes
     "__vdso_clock_gettime": "clock_gettime", "__vdso_gettimeofday": "gettimeofday", "__vdso_time": "time",
     "__vdso_getcpu": "getcpu", "__vdso_clock_getres": "clock_getres", "__vdso_clock_gettime64": "clock_gettime64",
+    "__vdso_getrandom": "getrandom",  # Linux 6.11+, glibc 2.41+ (the 6.12 vDSO's own getrandom syscall sites)
 }
 VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-64 glibc: time, gettimeofday and
     # sched_getcpu are IFUNCs that return the vDSO's own function)
@@ -40,6 +41,7 @@ VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-
     "__vdso_time": ("time",),
     "__vdso_getcpu": ("sched_getcpu", "getcpu"),
     "__vdso_clock_getres": ("clock_getres", "__clock_getres", "__clock_getres64", "timespec_getres"),
+    "__vdso_getrandom": ("getrandom", "__getrandom", "arc4random", "arc4random_buf", "arc4random_uniform"),
 }
 LOADER_CALLS = ("dlopen", "dlmopen")
 MAX_OPEN_REASONS = 3
@@ -93,7 +95,6 @@ class ObjectSummary:
     chunk_imports: dict[int, list[str]] = field(default_factory=dict)  # chunk -> symbols stored in it (R_*_64)
     live: dict[int, str] = field(default_factory=dict)  # chunks live from the start (init/fini arrays) -> why
     data_exports: dict[str, int] = field(default_factory=dict)  # exported data symbol -> its chunk
-    vdso_calls: list[int] = field(default_factory=list)  # nodes holding `call *%gs:0x10` (i386 glibc's entry)
     notes: list[str] = field(default_factory=list)
 
     def to_doc(self) -> dict:
@@ -274,14 +275,6 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
     for name, call in VDSO_FALLBACKS.items():
         if any(name.encode() + b"\0" in r.data for r in lb.memory.regions if not r.executable):
             s.vdso[name] = call
-    if lb.bits == 32:
-        for rng in lb.exec_ranges:
-            code = lb.memory.read(rng.start, rng.end - rng.start) or b""
-            for m in re.finditer(re.escape(b"\x65\xff\x15\x10\x00\x00\x00"), code):
-                n = node_of(rng.start + m.start())
-                if n is not None:
-                    s.vdso_calls.append(n)
-        s.vdso_calls = sorted(set(s.vdso_calls))
     if lb.bits != 64:  # 32-bit PIC code reaches data through %ebx and the GOT: not modelled, so nothing is cut
         for f in lb.functions:
             s.roots.setdefault(f.start, "32-bit code: its reachability is not modelled, every function counts")

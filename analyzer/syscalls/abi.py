@@ -28,6 +28,17 @@ class Abi:
         return load_table(self.name)
 
 
+# The kinds of site (model.Site.instruction): the traps, and the calls that enter the kernel through code it maps.
+TRAPS = ("syscall", "sysenter", "int 0x80")
+GS_SYSINFO = "call *%gs:0x10"  # glibc's SYSINFO_OFFSET in the i386 TCB (musl's pthread struct uses the same slot)
+SYSINFO_POINTERS = ("_dl_sysinfo", "__sysinfo")  # pointers a static binary initialises to the vDSO entry
+KERNEL_VSYSCALL = "__kernel_vsyscall"
+VDSO_KINDS = (GS_SYSINFO, f"call {KERNEL_VSYSCALL}") + tuple(f"call *{p}" for p in SYSINFO_POINTERS)
+"""Site kinds that enter the kernel through the 32-bit vDSO's `__kernel_vsyscall` (the i386 ABI)."""
+VSYSCALL = "vsyscall"  # a call into the legacy x86-64 vsyscall page
+KINDS = (*TRAPS, *VDSO_KINDS, VSYSCALL)
+"""Every site kind, as the report schema and the rule schema list them."""
+
 X86_64 = Abi("x86_64", "rax", ("rdi", "rsi", "rdx", "r10", "r8", "r9"), 0, "sys_call_table", "x64_sys_call",
              ("__x64_sys_", "__x64_"), ("syscall",))
 I386 = Abi("i386", "eax", ("ebx", "ecx", "edx", "esi", "edi", "ebp"), 0, "ia32_sys_call_table", "ia32_sys_call",
@@ -39,7 +50,10 @@ ABIS: dict[str, Abi] = {a.name: a for a in (X86_64, I386, X32)}
 
 def site_abi(bits: int, instruction: str) -> Abi:
     """`syscall` in 64-bit code uses the x86-64 table (x32 is decided by the number: name_syscall); `int 0x80` and
-    `sysenter` always use the i386 one, even in a 64-bit program."""
+    `sysenter` always use the i386 one, even in a 64-bit program, and so do the calls into the 32-bit vDSO's
+    `__kernel_vsyscall` (`call *%gs:0x10` …). A call to the legacy vsyscall page emulates an x86-64 syscall."""
+    if instruction == VSYSCALL:
+        return X86_64
     return X86_64 if bits == 64 and instruction in X86_64.instructions else I386
 
 

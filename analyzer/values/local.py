@@ -173,6 +173,7 @@ class Block:
     succs: list[int]
 
 
+VDSO_CALL_OPERANDS = ("dword ptr gs:[0x10]",)  # `call *%gs:0x10`: i386 glibc's and musl's way into the kernel
 CallEffect = Callable[[int | None], "tuple[str, ...] | None"]
 """Given a call target (None when indirect), the registers the callee clobbers, or None for the ABI default."""
 
@@ -762,6 +763,10 @@ class FunctionDataflow:
             state.regs[thunk_reg] = frozenset((ret_addr & self.mask,))
             return
         label = self.symbolize(target) if target is not None else None
+        if self.bits == 32 and (label == "__kernel_vsyscall" or ins.op_str in VDSO_CALL_OPERANDS):
+            # the vDSO entry is a syscall: it keeps every register but eax (the result)
+            state.regs["rax"] = frozenset((Unknown(f"return value of the syscall at {ins.address:#x}"),))
+            return
         callee = label or (f"{target:#x}" if target is not None else "an indirect target")
         clobbered = self.call_effect(target) if self.call_effect else None
         if clobbered is None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .. import model
 from ..budget import BUDGET_REASON, BudgetExceeded
 from ..syscalls import load_table
-from ..syscalls.abi import name_syscall, site_abi
+from ..syscalls.abi import VDSO_KINDS, VSYSCALL, name_syscall, site_abi
 
 if TYPE_CHECKING:
     from ..program.model import LoadedBinary
@@ -41,6 +41,11 @@ def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Sit
     extra_regs = ["rcx"] if abi == "x86_64" and raw.instruction == "syscall" else []
     vals = engine.at_site(raw, [nreg, *aregs, *extra_regs])
     number = vals[nreg]
+    if raw.fixed_number is not None:  # a vsyscall-page call: the address called is the syscall
+        from .local import ValueSummary
+
+        nreg = "call target"
+        number = ValueSummary((raw.fixed_number,), (), ())
     refs = [name_syscall(abi, nr) for nr in number.constants]
     # How many arguments to show: what the possible syscalls take; all six when we do not know which syscall.
     if refs and number.status == "resolved" and all(r.name for r in refs):
@@ -58,12 +63,13 @@ def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Sit
     notes = []
     if lb.bits == 64 and abi == "i386":
         notes.append(f"{raw.instruction} in a 64-bit binary enters the kernel's 32-bit (i386) syscall table")
+    notes.extend(entry_notes(raw.instruction))
     if any(r.abi == "x32" for r in refs):
         notes.append("number has the x32 bit (0x40000000) set: the x32 table applies")
     for r in refs:
         if r.name is None:
             notes.append(f"number {r.nr} is not in the {r.abi} table of kernel {load_table(r.abi).kernel_version}")
-    code = lb.memory.read(raw.address, 2) or b""
+    code = lb.memory.read(raw.address, raw.size) or b""
     return model.Site(
         address=raw.address, offset=raw.offset, section=raw.section, function=raw.function_name,
         function_address=raw.function_start, instruction=raw.instruction, abi=abi, bytes=code.hex(),
@@ -71,6 +77,17 @@ def build_site(lb: LoadedBinary, raw: RawSite, engine: ValueEngine) -> model.Sit
         extra_registers=[_register_value(r, "extra", vals[r], lb, "long", None) for r in extra_regs
                          if vals[r].constants],
     )
+
+
+def entry_notes(instruction: str) -> list[str]:
+    """What a site that is a call, not a trap, enters the kernel through."""
+    if instruction == VSYSCALL:
+        return ["a call into the legacy vsyscall page: the kernel emulates this syscall there (vsyscall=xonly, the "
+                "default, or emulate); with vsyscall=none the process gets SIGSEGV instead"]
+    if instruction in VDSO_KINDS:
+        return ["enters the kernel through the vDSO's __kernel_vsyscall, which uses sysenter, syscall or int 0x80 "
+                "(the kernel picks one at boot); i386 syscall ABI"]
+    return []
 
 
 def binary_info(lb: LoadedBinary) -> model.BinaryInfo:
@@ -90,7 +107,7 @@ def unresolved_site(lb: LoadedBinary, raw: RawSite, reason: str) -> model.Site:
     def unknown(reg: str, role: str) -> model.RegisterValue:
         return model.RegisterValue(register=reg, role=role, status="unresolved", reasons=[reason])
 
-    code = lb.memory.read(raw.address, 2) or b""
+    code = lb.memory.read(raw.address, raw.size) or b""
     return model.Site(
         address=raw.address, offset=raw.offset, section=raw.section, function=raw.function_name,
         function_address=raw.function_start, instruction=raw.instruction, abi=abi, bytes=code.hex(),
