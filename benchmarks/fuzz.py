@@ -23,6 +23,7 @@ validates against the schema, and it finished within its budget.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -293,6 +294,54 @@ def m_zero(rng, data, lay):
     b = min(len(d), a + rng.choice((8, 64, 512, 4096, len(d))))
     d[a:b] = bytes(b - a)
     return bytes(d), f"zero [{a:#x}, {b:#x})"
+
+
+def _block_size(rng) -> int:
+    return rng.choice((1, 3, 16, 512, 4096, 65536))
+
+
+def _block_at(rng, data, lay) -> int:
+    """Where a block goes: mostly inside code (where shifting it breaks what symbols and .eh_frame say)."""
+    code = [(s["sh_offset"][2], s["sh_size"][2]) for s in (lay.shdrs if lay else [])
+            if s["sh_flags"][2] & 0x4 and 0 < s["sh_offset"][2] < len(data)]  # SHF_EXECINSTR
+    if code and rng.random() < 0.7:
+        off, size = rng.choice(code)
+        return min(len(data) - 1, off + rng.randrange(max(1, min(size, len(data) - off))))
+    return rng.randrange(len(data))
+
+
+def m_insert(rng, data, lay):
+    """Insert a block (zeros, random bytes, or a copy of other bytes of the file): everything after it shifts,
+    so offsets in the headers, symbols and .eh_frame no longer line up with the code (a corrupt download)."""
+    at, n = _block_at(rng, data, lay), _block_size(rng)
+    how = rng.choice(("zero", "zero", "random", "copy"))
+    if how == "zero":
+        block = bytes(n)
+    elif how == "random":
+        block = rng.randbytes(n)
+    else:
+        src = rng.randrange(len(data))
+        block = (data[src:src + n] * (n // max(1, len(data[src:src + n])) + 1))[:n]
+    return bytes(data[:at]) + block + bytes(data[at:]), f"insert {n} {how} bytes at {at:#x}"
+
+
+def m_delete(rng, data, lay):
+    """Delete a block: everything after it shifts back."""
+    at = _block_at(rng, data, lay)
+    n = min(_block_size(rng), len(data) - at - 1)
+    return bytes(data[:at]) + bytes(data[at + max(1, n):]), f"delete {max(1, n)} bytes at {at:#x}"
+
+
+def m_zero_block(rng, data, lay):
+    """Zero a whole block in place (inside code, most often)."""
+    at = _block_at(rng, data, lay)
+    n = min(_block_size(rng), len(data) - at)
+    d = bytearray(data)
+    d[at:at + n] = bytes(n)
+    return bytes(d), f"zero block [{at:#x}, {at + n:#x})"
+
+
+BLOCK_MUTATORS = [(m_insert, 3), (m_delete, 2), (m_zero_block, 1)]
 
 
 def m_extend(rng, data, lay):
@@ -793,6 +842,71 @@ def run_fuzz(cases: int = 300, seed: int = 1, time_limit: float | None = None, s
     return summary
 
 
+SHIFT_SEEDS = ["bin/hello_static_stripped", "bin/wrappers_glibc_static", "bin/go_hello_stripped",
+               "bin/idioms_pie_stripped"]
+SHIFT_ENV_SEEDS = ("SYSSCAN_BUSYBOX", "SYSSCAN_GOFMT")  # Debian's busybox and gofmt, when fetched
+DEFAULT_BUDGET = 120.0  # the CLI's own --timeout default: what a shift case runs under
+
+
+def shift_seeds() -> list[str]:
+    out = [str(CORPUS / p) for p in SHIFT_SEEDS if (CORPUS / p).is_file()]
+    return out + [os.environ[v] for v in SHIFT_ENV_SEEDS if os.path.isfile(os.environ.get(v, ""))]
+
+
+def run_shift(cases: int = 60, seed: int = 1, log=None, memory_mb: int = WORKER_MEMORY_MB,
+              time_limit: float | None = None) -> tuple[Summary, dict[str, float], list[tuple]]:
+    """Issue 14's campaign: blocks inserted, deleted and zeroed (everything after them shifts) in static glibc, Go
+    and stripped PIE binaries (and Debian's busybox and gofmt), scanned at default options — no --timeout, so the
+    CLI's 120 s budget is the only net. Each case must finish within max(15 s, 10 x its original's time).
+    Returns the summary, the originals' times, and (seconds, ratio, ident, seed file, mutation) per case."""
+    summary = Summary(seed)
+    worker = Worker(memory_mb)
+    tmp = tempfile.mkdtemp(prefix="sysscan-shift-")
+    originals: dict[str, float] = {}
+    rows: list[tuple] = []
+    t_start = time.perf_counter()
+    try:
+        bases = shift_seeds()
+        for b in bases:  # the original's time, in the same worker (warm imports, like the cases)
+            worker.run([b, "-f", "json"], DEFAULT_BUDGET + HANG_GRACE)
+            originals[b] = worker.run([b, "-f", "json"], DEFAULT_BUDGET + HANG_GRACE).get("seconds", 0.0)
+        for i in range(cases):
+            if time_limit is not None and time.perf_counter() - t_start > time_limit:
+                break
+            rng = random.Random(f"sysscan-shift:{seed}:{i}")
+            base = bases[i % len(bases)]
+            data = Path(base).read_bytes()
+            descs = []
+            for _ in range(rng.choice((1, 1, 2))):
+                fn = rng.choices([m for m, _ in BLOCK_MUTATORS], [w for _, w in BLOCK_MUTATORS])[0]
+                data, d = fn(rng, data, layout(data))
+                descs.append(d)
+            case = Case(seed, i, os.path.basename(base), "user", "; ".join(descs), data)
+            path = os.path.join(tmp, f"shift-{seed}-{i}-{case.base}")
+            Path(path).write_bytes(data)
+            argv = [path, "-f", "json"]
+            res = worker.run(argv, DEFAULT_BUDGET + HANG_GRACE)
+            res["argv"] = argv
+            problems = check(case, path, res, DEFAULT_BUDGET + HANG_GRACE)
+            secs = res.get("seconds", 0.0)
+            bound = max(15.0, 10 * originals[base])
+            if secs > bound:
+                problems.append(f"slow: {secs:.1f} s > max(15 s, 10 x the original's {originals[base]:.1f} s)")
+            o = Outcome(case.ident, case.base, "user", case.mutation, res.get("code"), secs, res.get("peak_mb", 0.0),
+                        problems, res.get("stderr", "")[-2000:], 0.0)
+            summary.add(o)
+            rows.append((secs, secs / max(originals[base], 1e-3), case.ident, case.base, case.mutation))
+            if log is not None:
+                log(o)
+            os.unlink(path)
+    finally:
+        worker.close()
+        summary.wall_seconds = time.perf_counter() - t_start
+        with contextlib.suppress(OSError):
+            os.rmdir(tmp)
+    return summary, {os.path.basename(k): v for k, v in originals.items()}, sorted(rows, reverse=True)
+
+
 _SUPPORTED: set[str] | None = None
 
 
@@ -826,6 +940,8 @@ def main() -> int:
     ap.add_argument("--memory-mb", type=int, default=WORKER_MEMORY_MB)
     ap.add_argument("--case-timeout", type=float, default=CASE_TIMEOUT)
     ap.add_argument("--replay", metavar="SEED:INDEX", help="write that case to ./fuzz-case and print it")
+    ap.add_argument("--shift", action="store_true",
+                    help="issue 14's campaign: inserted/deleted/zeroed blocks, default options, time bound per case")
     ap.add_argument("--json", metavar="FILE", help="write the summary as JSON")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per case")
     ap.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -848,6 +964,17 @@ def main() -> int:
             print(f"{mark} {o.ident:>8} {o.seconds:6.2f}s {o.peak_mb:5.0f}MB exit {o.code!s:>3} {o.base} "
                   f"[{o.mutation}] {'; '.join(o.problems)}", flush=True)
 
+    if args.shift:
+        summary, originals, rows = run_shift(args.cases, args.seed, log, args.memory_mb, args.time_limit)
+        print(summary.text())
+        print("originals: " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(originals.items())))
+        print("slowest cases (s, x original):")
+        for secs, ratio, ident, base, mutation in rows[:8]:
+            print(f"  {secs:7.2f} s {ratio:6.1f}x  {ident:>7} {base} [{mutation}]")
+        if args.json:
+            Path(args.json).write_text(json.dumps({"summary": asdict(summary), "originals": originals,
+                                                   "cases": rows}, indent=1, default=str))
+        return 1 if summary.failures else 0
     summary = run_fuzz(args.cases, args.seed, args.time_limit, args.subprocess_cases, args.keep_failures,
                        not args.no_kernel, args.memory_mb, args.case_timeout, log, user=not args.kernel_only)
     print(summary.text())
