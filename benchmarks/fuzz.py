@@ -867,9 +867,9 @@ def run_shift(cases: int = 60, seed: int = 1, log=None, memory_mb: int = WORKER_
     t_start = time.perf_counter()
     try:
         bases = shift_seeds()
-        for b in bases:  # the original's time, in the same worker (warm imports, like the cases)
-            worker.run([b, "-f", "json"], DEFAULT_BUDGET + HANG_GRACE)
-            originals[b] = worker.run([b, "-f", "json"], DEFAULT_BUDGET + HANG_GRACE).get("seconds", 0.0)
+        for b in bases:  # the original's time, in the same worker (warm imports, like the cases), no result cache
+            worker.run([b, "-f", "json", "--no-cache"], DEFAULT_BUDGET + HANG_GRACE)
+            originals[b] = worker.run([b, "-f", "json", "--no-cache"], DEFAULT_BUDGET + HANG_GRACE).get("seconds", 0.0)
         for i in range(cases):
             if time_limit is not None and time.perf_counter() - t_start > time_limit:
                 break
@@ -884,7 +884,7 @@ def run_shift(cases: int = 60, seed: int = 1, log=None, memory_mb: int = WORKER_
             case = Case(seed, i, os.path.basename(base), "user", "; ".join(descs), data)
             path = os.path.join(tmp, f"shift-{seed}-{i}-{case.base}")
             Path(path).write_bytes(data)
-            argv = [path, "-f", "json"]
+            argv = [path, "-f", "json", "--no-cache"]
             res = worker.run(argv, DEFAULT_BUDGET + HANG_GRACE)
             res["argv"] = argv
             problems = check(case, path, res, DEFAULT_BUDGET + HANG_GRACE)

@@ -46,6 +46,7 @@ def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
 def _wrapper_params(lb, engine, sites) -> dict[int, str]:
     """Exported function start -> the register it takes a syscall number in (glibc's syscall(): rdi)."""
     from ..values.atoms import EntryReg
+    from ..values.local import AnalysisBound
 
     starts = set(lb.exports.values())
     out: dict[int, str] = {}
@@ -55,7 +56,10 @@ def _wrapper_params(lb, engine, sites) -> dict[int, str]:
         fn = lb.function_at(site.address)
         if fn is None or fn.start not in starts or fn.start in out:
             continue
-        state = engine.flow(fn.start, fn.end, fn.name).state_before(site.address)
+        try:
+            state = engine.flow(fn.start, fn.end, fn.name, site.address).state_before(site.address)
+        except AnalysisBound:
+            continue
         if state is None:
             continue
         regs = [a.reg for a in state.get(site.number.register) if isinstance(a, EntryReg)]

@@ -22,6 +22,8 @@ class ValueEngine:
         self._flows: dict[tuple[int, int], FunctionDataflow] = {}
         self._failed: dict[tuple[int, int], Exception] = {}  # a function whose analysis raised: its sites share it
         self._noreturn: dict[int, bool] = {}
+        self._cached_insns = 0
+        self._big_work = 0  # instructions decoded for functions too big to solve whole (BIG_WORK)
         self.incomplete: list[str] = []
         import capstone
 
@@ -74,38 +76,56 @@ class ValueEngine:
             return False  # did not decode to the end: do not guess
         return True
 
+    BIG_WORK = 1_500_000
+    """Instructions of oversized functions (local.WHOLE_LIMIT) decoded per scan, after which a question about
+    another one gets "analysis bound reached": a file of garbage bounds cannot spend the time budget this way
+    (~0.4 s per 60k-instruction function). OpenSSL's libcrypto, the largest real case met, uses ~150k."""
+
     MAX_CACHED_INSNS = 50_000
     """Decoded instructions kept across functions (~5 KB each with Capstone details): least recently used
     functions are dropped beyond this, so a binary of huge functions cannot grow memory without bound."""
 
-    def flow(self, start: int, end: int, name: str) -> FunctionDataflow:
+    def flow(self, start: int, end: int, name: str, focus: int | None = None) -> FunctionDataflow:
+        """The function's data flow. A function too big to solve whole (local.WHOLE_LIMIT) is solved for the
+        blocks that reach `focus` (the instruction the caller will ask about); asking about another instruction
+        of it solves that one's cone, from the same light decoding. local.AnalysisBound when the cone is too big."""
         key = (start, end)
         fd = self._flows.pop(key, None)
+        lite = None
+        if fd is not None and fd.partial and focus is not None and focus not in fd.insns:
+            self._cached_insns -= len(fd.insns)
+            lite, fd = fd.lite, None
         if fd is not None:
             self._flows[key] = fd  # most recently used last
         else:
             if key in self._failed:
                 raise self._failed[key]
             self.deadline.check(name)
-            from ..values.local import FunctionDataflow
+            from ..values.local import BIG_FUNCTION_BYTES, AnalysisBound, FunctionDataflow
+            if lite is None and end - start > BIG_FUNCTION_BYTES and self._big_work >= self.BIG_WORK:
+                raise AnalysisBound(f"analysis bound reached: {name} spans more than {BIG_FUNCTION_BYTES} bytes, "
+                                    "and this scan "
+                                    f"already decoded {self._big_work} instructions of oversized functions")
             try:
                 fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
-                                      noreturn=self.noreturn, deadline=self.deadline)
-            except BudgetExceeded:
+                                      noreturn=self.noreturn, deadline=self.deadline, focus=focus, lite=lite)
+            except (BudgetExceeded, AnalysisBound):  # the bound depends on the question: not remembered
                 raise
             except Exception as e:  # contained per function by build_site_safely; remembered for its other sites
                 self._failed[key] = e
                 raise
             self._flows[key] = fd
+            if fd.partial and lite is None:
+                self._big_work += len(fd.lite.insns)
             self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
-            self._cached_insns = getattr(self, "_cached_insns", 0) + len(fd.insns)
+            self._cached_insns += len(fd.insns)
             while self._cached_insns > self.MAX_CACHED_INSNS and len(self._flows) > 1:
                 old = self._flows.pop(next(iter(self._flows)))
                 self._cached_insns -= len(old.insns)
         return fd
 
     def at_site(self, site: RawSite, regs: list[str]) -> dict[str, ValueSummary]:
-        fd = self.flow(site.function_start, site.function_end, site.function_name)
+        fd = self.flow(site.function_start, site.function_end, site.function_name, site.address)
         state = fd.state_before(site.address)
         mask = 0xFFFFFFFF if regs[0] == "eax" else None
         from ..values.local import ValueSummary, summarize

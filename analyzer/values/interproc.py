@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from ..budget import BudgetExceeded
 from ..program.calls import call_index
 from .atoms import EntryReg, EntryStack, StackPtr, Unknown, Vals, describe
-from .local import CALLER_SAVED_32, CALLER_SAVED_64, GPRS, FunctionDataflow, RegState
+from .local import CALLER_SAVED_32, CALLER_SAVED_64, GPRS, AnalysisBound, FunctionDataflow, RegState
 
 MAX_SUMMARY_DEPTH = 1
 """Summaries are one level deep: the callee's own calls are taken at the ABI's worst case."""
@@ -103,7 +103,10 @@ class CallerIndex:
 
     def _confirm(self, f, at: int, kind: str, size: int):
         """(flow, state at the call) if the caller's decoding has this transfer at `at` and reaches it."""
-        fd = self.engine.flow(f.start, f.end, f.name)
+        try:
+            fd = self.engine.flow(f.start, f.end, f.name, at)
+        except AnalysisBound:
+            return None  # a caller too big to follow to this call: the value stays unknown there
         ins = fd.insns.get(at)
         if ins is None or ins.size != size:
             return None  # the bytes are inside another instruction of the caller

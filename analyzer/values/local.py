@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import capstone
 from capstone import x86 as X
@@ -41,6 +41,31 @@ MAX_FUNCTION_BYTES = 1 << 18
 FDE can claim megabytes, and each decoded instruction costs ~5 KB of Capstone detail (256 KB of code: ~60k
 instructions, ~300 MB, ~20 s of data flow)."""
 DECODE_WINDOW = 4096
+WHOLE_LIMIT = 20_000
+"""Instructions up to which a function is solved whole (every real function of libc, busybox, Go binaries). A bigger
+one — OpenSSL's hand-written assembly, or bounds that are wrong (a corrupt FDE, a block of zeros shifting the code) —
+is decoded without operand details to build its control flow, and only the blocks that can reach the instruction
+asked about are decoded with details and solved: the same values at that instruction, for the cost of its cone."""
+BIG_FUNCTION_BYTES = 1 << 16
+"""Bytes beyond which a function is likely above WHOLE_LIMIT (ValueEngine.BIG_WORK counts those)."""
+CONE_LIMIT = 30_000
+"""Instructions in that cone beyond which the values are not computed: "analysis bound reached", said per site."""
+
+
+class AnalysisBound(Exception):
+    """The work a question needs is above the bound (CONE_LIMIT): its values are reported unresolved, with this."""
+
+
+@dataclass
+class LiteCode:
+    """One function's instructions decoded without operand details (cheap: ~1 µs each), and the ones decoded with
+    details so far; shared by every cone of the same function."""
+
+    insns: dict[int, tuple[int, str, str]]  # address -> (size, mnemonic, op_str)
+    detailed: dict[int, Insn] = field(default_factory=dict)
+    zero_adds: int = 0  # `add %al,(%rax)`: what runs of zero bytes decode to
+    undecodable: int = 0  # bytes skipped because they decode to nothing
+    cfg: tuple | None = None  # (blocks, block_of, entry leader, predecessors), built once for all cones
 
 
 def _build_reg_table() -> dict[str, tuple[str, int, int]]:
@@ -192,6 +217,8 @@ class FunctionDataflow:
         call_effect: CallEffect | None = None,
         noreturn: Callable[[int], bool] | None = None,
         deadline: Deadline = NEVER,
+        focus: int | None = None,
+        lite: LiteCode | None = None,
     ) -> None:
         self.memory = memory
         self.deadline = deadline  # checked per block visit and every few thousand instructions decoded
@@ -210,8 +237,15 @@ class FunctionDataflow:
         self.blocks: dict[int, Block] = {}
         self._block_in: dict[int, RegState] = {}  # fixpoint state at each block entry
         self._block_of: dict[int, int] = {}  # instruction address -> its block's leader
-        self._decode()
-        self._build_blocks()
+        self.lite = lite if lite is not None else self._decode_lite()
+        self.partial = len(self.lite.insns) > WHOLE_LIMIT  # solved only for the blocks that reach `focus`
+        self.cone_of: int | None = None  # the leader of the block the cone was built for
+        self._entry_lead: int | None = None
+        if not self.partial:
+            self._decode()
+            self._build_blocks()
+        else:
+            self._build_cone(focus)
         self._solve()
 
     # ---- decoding and CFG -------------------------------------------------------------------------------------
@@ -237,6 +271,95 @@ class FunctionDataflow:
                 window = 16
             else:
                 window = DECODE_WINDOW
+
+    def _decode_lite(self) -> LiteCode:
+        """The whole range without operand details: the control flow, and whether the bounds look like code."""
+        lite = LiteCode({})
+        region = self.memory.region_of(self.start)
+        if region is None:
+            return lite
+        end = min(self.end, region.end)
+        code = self.memory.read(self.start, end - self.start) or b""
+        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if self.bits == 64 else capstone.CS_MODE_32)
+        addr, window = self.start, DECODE_WINDOW
+        while addr < end:
+            self.deadline.check(self.name)
+            off, before = addr - self.start, addr
+            for a, size, m, op in md.disasm_lite(code[off : off + window], addr):
+                lite.insns[a] = (size, m, op)
+                addr = a + size
+                if m == "add" and op in ("byte ptr [rax], al", "byte ptr [eax], al"):
+                    lite.zero_adds += 1
+            if addr == before:
+                addr += 1
+                lite.undecodable += 1
+                window = 16
+            else:
+                window = DECODE_WINDOW
+        return lite
+
+    def _build_cone(self, focus: int | None) -> None:
+        """Blocks from the lightly decoded code, then only those that can reach `focus`, decoded with details.
+
+        Exact for `focus`: every path from the entry to it runs through its cone, and every predecessor of a block
+        in the cone is in the cone, so the states there are the whole function's."""
+        lite = self.lite
+        if lite.cfg is None:
+            self.insns = {a: Insn(a, size, m, op, None) for a, (size, m, op) in lite.insns.items()}
+            self._build_blocks()
+            preds: dict[int, list[int]] = {}
+            for b in self.blocks.values():
+                for t in b.succs:
+                    preds.setdefault(t, []).append(b.start)
+            entry = self.start if self.start in self.blocks else (min(self.blocks) if self.blocks else None)
+            lite.cfg = (self.blocks, self._block_of, entry, preds)
+        full, block_of, self._entry_lead, preds = lite.cfg
+        lead = block_of.get(focus) if focus is not None else None
+        if lead is None:
+            raise AnalysisBound(self._bound_text(f"no instruction at {focus:#x} in it" if focus is not None else
+                                                 "no instruction to focus on"))
+        cone, work, count = {lead}, [lead], 0
+        while work:
+            b = work.pop()
+            count += len(full[b].insns)
+            if count > CONE_LIMIT:
+                raise AnalysisBound(self._bound_text(f"more than {CONE_LIMIT} of them can reach {focus:#x}"))
+            for p in preds.get(b, ()):
+                if p not in cone:
+                    cone.add(p)
+                    work.append(p)
+        md = self._md
+        blocks: dict[int, Block] = {}
+        for b in sorted(cone):
+            blk = full[b]
+            last = blk.insns[-1]
+            insns = [lite.detailed.get(i.address) for i in blk.insns]
+            if any(x is None for x in insns):
+                code = self.memory.read(blk.start, last.address + last.size - blk.start) or b""
+                for ci in md.disasm(code, blk.start):
+                    lite.detailed[ci.address] = Insn(ci.address, ci.size, ci.mnemonic, ci.op_str, ci,
+                                                     tuple(ci.operands))
+                insns = [lite.detailed.get(i.address) for i in blk.insns]
+            if any(x is None for x in insns):
+                raise AnalysisBound(self._bound_text(f"block {b:#x} decodes differently with details"))
+            blocks[b] = Block(b, insns, [t for t in blk.succs if t in cone])
+        self.blocks = blocks
+        self.insns = {i.address: i for blk in blocks.values() for i in blk.insns}
+        self._block_of = {a: b.start for b in blocks.values() for a in (i.address for i in b.insns)}
+        self.cone_of = lead
+        self.incomplete.append(f"{len(lite.insns)} instructions: solved only the {count} that reach {focus:#x}"
+                               + self._garbage_text())
+
+    def _garbage_text(self) -> str:
+        lite = self.lite
+        if lite.zero_adds * 8 > len(lite.insns) or lite.undecodable > 64:
+            return (f" (its bounds may be wrong, or data lies in it: {lite.zero_adds} `add %al,(%rax)` from zero "
+                    f"bytes, {lite.undecodable} undecodable bytes)")
+        return ""
+
+    def _bound_text(self, why: str) -> str:
+        return f"analysis bound reached: {self.name} has {len(self.lite.insns)} instructions and {why}" + \
+            self._garbage_text()
 
     def _build_blocks(self) -> None:
         if not self.insns:
@@ -301,6 +424,11 @@ class FunctionDataflow:
         return t is not None and self.noreturn(t)
 
     def _direct_target(self, ins: Insn) -> int | None:
+        if ins.raw is None:  # decoded without details (a big function's control flow): the text is the target
+            try:
+                return int(ins.op_str, 16) & self.mask
+            except ValueError:
+                return None
         ops = ins.ops
         if len(ops) == 1 and ops[0].type == X.X86_OP_IMM:
             return ops[0].imm & self.mask  # capstone gives a signed immediate: kernel addresses come out negative
@@ -326,9 +454,11 @@ class FunctionDataflow:
                 if s in preds:
                     preds[s] += 1
         entry = self.start if self.start in self.blocks else min(self.blocks)
+        if self.partial:  # the whole function's entry, which the cone may not hold
+            entry = self._entry_lead
         # Phase 1: everything reachable from the entry. Phase 2: blocks our CFG cannot reach (jump-table targets)
         # start from "unknown", and may only flow into other unreached blocks, so they never dilute known values.
-        reached = self._propagate({entry: self._entry_state()}, None)
+        reached = self._propagate({entry: self._entry_state()}, None) if entry in self.blocks else set()
         for lead in sorted(self.blocks):
             if lead in reached or preds[lead] or self._is_padding(self.blocks[lead]):
                 continue

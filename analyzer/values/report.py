@@ -122,10 +122,14 @@ def build_site_safely(lb: LoadedBinary, raw: RawSite, engine: ValueEngine, incom
     catch them, so the memory is back)."""
     if engine.deadline.expired():
         return unresolved_site(lb, raw, BUDGET_REASON)
+    from .local import AnalysisBound
+
     try:
         return build_site(lb, raw, engine)
     except BudgetExceeded:
         return unresolved_site(lb, raw, BUDGET_REASON)
+    except AnalysisBound as e:  # not a failure: the work this site needs is above the bound, and the report says so
+        return unresolved_site(lb, raw, str(e))
     except Exception as e:  # noqa: BLE001 - containment is the point
         why = f"analysis failed: {type(e).__name__}: {str(e)[:200]}"
         incomplete.append(f"{raw.address:#x} in {raw.function_name}: {why}")

@@ -207,16 +207,17 @@ class Interproc:
         return RefinedSummary(consts, reasons, (), prov, ())
 
     def _precise_call_site(self, cs):
-        fd = self.precise_flow(cs.function_start, cs.function_end, cs.function)
+        fd = self.precise_flow(cs.function_start, cs.function_end, cs.function, cs.address)
         state = fd.state_before(cs.address)
         return cs if state is None else dataclasses.replace(cs, flow=fd, state=state)
 
-    def precise_flow(self, start: int, end: int, name: str) -> FunctionDataflow:
+    def precise_flow(self, start: int, end: int, name: str, focus: int) -> FunctionDataflow:
         """The function's data flow with callee clobber summaries instead of the ABI's worst case."""
-        key = (start, end)
+        base = self.engine.flow(start, end, name, focus)
+        key = (start, end, base.cone_of)  # a big function's flow is per cone
         fd = self._precise.get(key)
         if fd is None:
-            fd = resolve_again(self.engine.flow(start, end, name), self.clobbers)
+            fd = resolve_again(base, self.clobbers)
             self._precise[key] = fd
         return fd
 
@@ -225,13 +226,13 @@ class Interproc:
         arguments of such a wrapper (`syscall(SYS_openat, AT_FDCWD, path, …)`), less deeply. The arguments of an
         ordinary libc function (`write(fd, buf, n)`, number known) stay "from parameter …": following every
         caller of every libc function would cost much and tell little about what the binary can ask the kernel."""
-        fd = self.engine.flow(raw.function_start, raw.function_end, raw.function_name)
+        fd = self.engine.flow(raw.function_start, raw.function_end, raw.function_name, raw.address)
         before = fd.state_before(raw.address)
         if _lost_to_call(before, regs[0]):
             # The number was lost to a call: redo the function with what each callee really clobbers (the
             # compiler may keep it in a caller-saved register over a call to a function it knows). Only for the
             # number: on glibc and busybox a second solve for arguments cost 30-80 % more time and recovered none.
-            precise = self.precise_flow(raw.function_start, raw.function_end, raw.function_name)
+            precise = self.precise_flow(raw.function_start, raw.function_end, raw.function_name, raw.address)
             pstate = precise.state_before(raw.address)
             if pstate is not None:
                 fd = precise
