@@ -342,10 +342,10 @@ def test_a_caller_that_cannot_be_analysed_makes_the_union_partial(monkeypatch):
 
     real = scan.ValueEngine.flow
 
-    def flow(self, start, end, name):
+    def flow(self, start, end, name, focus=None):
         if name == "pick":
             raise RuntimeError("synthetic failure in pick")
-        return real(self, start, end, name)
+        return real(self, start, end, name, focus)
 
     monkeypatch.setattr(scan.ValueEngine, "flow", flow)
     s = site(scan.scan_file(str(CORPUS / "bin/wrappers_glibc_static")), "raw1")
