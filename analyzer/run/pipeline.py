@@ -78,6 +78,7 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
     raws, rejected = find_sites(lb, deadline=deadline, incomplete=incomplete,
                                 max_sites=(limits or Limits()).max_sites)
     with contextlib.closing(ValueEngine(lb, deadline)) as engine:  # close(): its reference cycles go now
+        engine.expect(raws)
         sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
         skipped = sum(1 for s in sites if BUDGET_REASON in s.number.reasons)
         if skipped:

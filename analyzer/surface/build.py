@@ -102,6 +102,7 @@ def analyse_object(lb, deadline: Deadline) -> tuple[list[model.Site], list[model
     incomplete: list[str] = []
     raws, _rejected = find_sites(lb, deadline=deadline, incomplete=incomplete, max_sites=MAX_SITES_PER_OBJECT)
     with contextlib.closing(ValueEngine(lb, deadline)) as engine:
+        engine.expect(raws)
         sites = [build_site_safely(lb, r, engine, incomplete) for r in raws]
         calls = []
         if lb.needed:

@@ -24,10 +24,17 @@ class ValueEngine:
         self._noreturn: dict[int, bool] = {}
         self._cached_insns = 0
         self._big_work = 0  # instructions decoded for functions too big to solve whole (BIG_WORK)
+        self._expected: dict[tuple[int, int], list[int]] = {}  # function -> the sites that will be asked about
         self.incomplete: list[str] = []
         import capstone
 
         self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+
+    def expect(self, sites) -> None:
+        """The sites that will be asked about (RawSite objects): a function too big to solve whole is then solved
+        once for all of its sites, not once per site."""
+        for r in sites:
+            self._expected.setdefault((r.function_start, r.function_end), []).append(r.address)
 
     def close(self) -> None:
         """Drop what the analysis holds: the flows reference the engine (noreturn, summaries) and the engine them,
@@ -93,7 +100,7 @@ class ValueEngine:
         fd = self._flows.pop(key, None)
         lite = None
         if fd is not None and fd.partial and focus is not None and focus not in fd.insns:
-            self._cached_insns -= len(fd.insns)
+            self._cached_insns -= _weight(fd)
             lite, fd = fd.lite, None
         if fd is not None:
             self._flows[key] = fd  # most recently used last
@@ -108,7 +115,8 @@ class ValueEngine:
                                     f"already decoded {self._big_work} instructions of oversized functions")
             try:
                 fd = FunctionDataflow(self.lb.memory, start, end, self.lb.bits, name, symbolize=self.lb.symbolize,
-                                      noreturn=self.noreturn, deadline=self.deadline, focus=focus, lite=lite)
+                                      noreturn=self.noreturn, deadline=self.deadline, focus=focus, lite=lite,
+                                      also=tuple(self._expected.get(key, ())))
             except (BudgetExceeded, AnalysisBound):  # the bound depends on the question: not remembered
                 raise
             except Exception as e:  # contained per function by build_site_safely; remembered for its other sites
@@ -118,10 +126,10 @@ class ValueEngine:
             if fd.partial and lite is None:
                 self._big_work += len(fd.lite.insns)
             self.incomplete.extend(f"{name}: {m}" for m in fd.incomplete[:3])
-            self._cached_insns += len(fd.insns)
+            self._cached_insns += _weight(fd)
             while self._cached_insns > self.MAX_CACHED_INSNS and len(self._flows) > 1:
                 old = self._flows.pop(next(iter(self._flows)))
-                self._cached_insns -= len(old.insns)
+                self._cached_insns -= _weight(old)
         return fd
 
     def at_site(self, site: RawSite, regs: list[str]) -> dict[str, ValueSummary]:
@@ -151,3 +159,9 @@ class ValueEngine:
 
             self.interproc = Interproc(self.lb, self)
         return self.interproc.refine(site, regs, out)
+
+
+def _weight(fd: FunctionDataflow) -> int:
+    """What a cached flow holds, in detailed instructions: a big function's light decoding and control flow too
+    (an instruction without details and its place in a block cost about a tenth of one with details)."""
+    return len(fd.insns) + (len(fd.lite.insns) // 10 if fd.partial else 0)

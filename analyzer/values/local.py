@@ -219,6 +219,7 @@ class FunctionDataflow:
         deadline: Deadline = NEVER,
         focus: int | None = None,
         lite: LiteCode | None = None,
+        also: tuple[int, ...] = (),
     ) -> None:
         self.memory = memory
         self.deadline = deadline  # checked per block visit and every few thousand instructions decoded
@@ -245,7 +246,7 @@ class FunctionDataflow:
             self._decode()
             self._build_blocks()
         else:
-            self._build_cone(focus)
+            self._build_cone(focus, also)
         self._solve()
 
     # ---- decoding and CFG -------------------------------------------------------------------------------------
@@ -298,11 +299,13 @@ class FunctionDataflow:
                 window = DECODE_WINDOW
         return lite
 
-    def _build_cone(self, focus: int | None) -> None:
-        """Blocks from the lightly decoded code, then only those that can reach `focus`, decoded with details.
+    def _build_cone(self, focus: int | None, also: tuple[int, ...] = ()) -> None:
+        """Blocks from the lightly decoded code, then only those that can reach `focus`, decoded with details; and
+        those that reach the other instructions in `also` (the function's other sites) while the bound allows, so
+        that one solve answers them all.
 
         Exact for `focus`: every path from the entry to it runs through its cone, and every predecessor of a block
-        in the cone is in the cone, so the states there are the whole function's."""
+        in the cone is in the cone, so the states there are the whole function's (a union of cones too)."""
         lite = self.lite
         if lite.cfg is None:
             self.insns = {a: Insn(a, size, m, op, None) for a, (size, m, op) in lite.insns.items()}
@@ -318,16 +321,15 @@ class FunctionDataflow:
         if lead is None:
             raise AnalysisBound(self._bound_text(f"no instruction at {focus:#x} in it" if focus is not None else
                                                  "no instruction to focus on"))
-        cone, work, count = {lead}, [lead], 0
-        while work:
-            b = work.pop()
-            count += len(full[b].insns)
-            if count > CONE_LIMIT:
-                raise AnalysisBound(self._bound_text(f"more than {CONE_LIMIT} of them can reach {focus:#x}"))
-            for p in preds.get(b, ()):
-                if p not in cone:
-                    cone.add(p)
-                    work.append(p)
+        cone, count = self._cone({lead}, 0, full, preds)
+        if cone is None:
+            raise AnalysisBound(self._bound_text(f"more than {CONE_LIMIT} of them can reach {focus:#x}"))
+        for a in also:
+            extra = block_of.get(a)
+            if extra is not None and extra not in cone:
+                grown, n = self._cone(cone | {extra}, count, full, preds, extra)
+                if grown is not None:
+                    cone, count = grown, n
         md = self._md
         blocks: dict[int, Block] = {}
         for b in sorted(cone):
@@ -348,7 +350,24 @@ class FunctionDataflow:
         self._block_of = {a: b.start for b in blocks.values() for a in (i.address for i in b.insns)}
         self.cone_of = lead
         self.incomplete.append(f"{len(lite.insns)} instructions: solved only the {count} that reach {focus:#x}"
-                               + self._garbage_text())
+                               + (" and its other sites" if len(also) > 1 else "") + self._garbage_text())
+
+    @staticmethod
+    def _cone(cone: set[int], count: int, full: dict, preds: dict, start: int | None = None):
+        """Grow `cone` (holding `count` instructions) backwards from `start` (default: all of it): the grown set
+        and its size, or (None, 0) past CONE_LIMIT."""
+        cone = set(cone)
+        work = [start] if start is not None else list(cone)
+        while work:
+            b = work.pop()
+            count += len(full[b].insns)
+            if count > CONE_LIMIT:
+                return None, 0
+            for p in preds.get(b, ()):
+                if p not in cone:
+                    cone.add(p)
+                    work.append(p)
+        return cone, count
 
     def _garbage_text(self) -> str:
         lite = self.lite
