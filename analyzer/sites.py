@@ -230,6 +230,19 @@ def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: d
                          fixed))
 
 
+_LEGACY = {"ax": "rax", "bx": "rbx", "cx": "rcx", "dx": "rdx", "si": "rsi", "di": "rdi", "bp": "rbp", "sp": "rsp"}
+
+
+def _family(reg: str) -> str:
+    """The 64-bit register a name is part of: eax, ax, al -> rax; r8d, r8w, r8b -> r8."""
+    if reg.startswith("r") and reg[1:2].isdigit():
+        return reg.rstrip("dwb")
+    core = reg[1:] if len(reg) == 3 and reg[0] in "re" else reg
+    core = {"al": "ax", "ah": "ax", "bl": "bx", "bh": "bx", "cl": "cx", "ch": "cx", "dl": "dx", "dh": "dx",
+            "sil": "si", "dil": "di", "bpl": "bp", "spl": "sp"}.get(core, core)
+    return _LEGACY.get(core, reg)
+
+
 def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
     """The `call *%reg` / `jmp *%reg` that uses the vsyscall address loaded at `mov`: (its address, its length, the
     syscall number), or why there is none. Straight-line code only, up to 16 instructions; the register must not
@@ -247,7 +260,8 @@ def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
         sz, m, op = region.insns[a]
         if m in ("call", "jmp") and op.strip() == reg:
             return a, sz, nr
-        if m.startswith(("j", "call", "ret", "loop")) or m in BRANCHES_END or op.split(",")[0].strip() == reg:
+        if m.startswith(("j", "call", "ret", "loop")) or m in BRANCHES_END or \
+                _family(op.split(",")[0].strip()) == _family(reg):
             break
         a += sz
     return f"the vsyscall address loaded into {reg} is not called through it in the next instructions"

@@ -112,3 +112,16 @@ def test_a_64_bit_program_has_no_vdso_call_sites():
     the vDSO forms are looked for in 32-bit code only."""
     r = scan_file(str(CORPUS / "bin/hello_static"))
     assert {s.instruction for s in r.sites} == {"syscall"}
+
+
+def test_a_vsyscall_address_overwritten_before_the_call_is_not_a_site():
+    """`mov $0xffffffffff600400,%rax; xor %eax,%eax; call *%rax` does not call the vsyscall page: a write to any
+    part of the register (eax here) ends the search."""
+    from analyzer.sites import _Region, _vsyscall_call
+
+    insns = {0x10: (7, "mov", "rax, 0xffffffffff600400"), 0x17: (2, "xor", "eax, eax"), 0x19: (2, "call", "rax")}
+    region = _Region(0x10, 0x1B, "f", "symbol", insns, {a: 0x10 for a in insns}, False)
+    assert isinstance(_vsyscall_call(region, 0x10), str)
+    insns[0x17] = (3, "mov", "rdi, rsp")
+    insns[0x1A] = insns.pop(0x19)
+    assert _vsyscall_call(region, 0x10) == (0x1A, 2, 201)
