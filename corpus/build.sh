@@ -69,6 +69,14 @@ else
     echo "bin/i386_musl_static kept: set SYSSCAN_I386_ROOT and LIBGCC32 to rebuild it" >&2
 fi
 
+# libc's syscall() through the PLT, non-PIC and PIE (hand-written; linked with ld against libc6:i386's libc.so.6)
+$CC -m32 -c -o "$TMP/sd.o" src/i386_syscall_dyn.S
+ld -m elf_i386 --build-id=none -dynamic-linker /lib/ld-linux.so.2 -o bin/i386_syscall_dyn "$TMP/sd.o" \
+    /lib/i386-linux-gnu/libc.so.6
+$CC -m32 -DPIC -c -o "$TMP/sp.o" src/i386_syscall_dyn.S
+ld -m elf_i386 --build-id=none -pie -z now -dynamic-linker /lib/ld-linux.so.2 -o bin/i386_syscall_pie "$TMP/sp.o" \
+    /lib/i386-linux-gnu/libc.so.6
+
 # ---- x86-64 legacy vsyscall page ---------------------------------------------
 $CC -nostdlib -static -no-pie -Wl,--build-id=none -o bin/vsyscall src/vsyscall.S
 

@@ -125,3 +125,19 @@ def test_a_vsyscall_address_overwritten_before_the_call_is_not_a_site():
     insns[0x17] = (3, "mov", "rdi, rsp")
     insns[0x1A] = insns.pop(0x19)
     assert _vsyscall_call(region, 0x10) == (0x1A, 2, 201)
+
+
+@pytest.mark.parametrize("name", ["i386_syscall_dyn", "i386_syscall_pie"])
+def test_a_32bit_program_calling_syscall_through_the_plt(name):
+    """syscall(SYS_getpid) and syscall(SYS_exit_group, 0) through libc's PLT, non-PIC (`jmp *ADDR`) and PIE
+    (`jmp *disp(%ebx)`): the numbers are read at the calls from the stack, as in 64-bit programs from rdi. The
+    program runs and makes exactly those."""
+    if not os.path.exists(LIBC32):
+        pytest.skip(f"{LIBC32}: libc6:i386 (benchmarks/fetch_i386.sh installs it; .ci/run runs it)")
+    path = str(CORPUS / "bin" / name)
+    assert subprocess.run([path]).returncode == 0
+    r = scan_file(path)
+    got = [(w.callee, [x.name for x in w.syscalls], w.number.status, w.number.register) for w in r.wrapper_calls]
+    assert got == [("syscall", ["getpid"], "resolved", "[sp+0x4]"), ("syscall", ["exit_group"], "resolved",
+                                                                         "[sp+0x4]")]
+    assert {"getpid", "exit_group"} <= {s.name for s in r.surface.syscalls if s.abi == "i386"}

@@ -237,22 +237,33 @@ def _go_table_range(lb) -> tuple[int, int] | None:
 
 def _through_got(lb, modrm: int, slots=None):
     """(code range, its bytes, offset, slot) of every `ff <modrm> disp32(%rip)` whose slot is in `slots` (default:
-    the imports' GOT slots): modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt)."""
+    the imports' GOT slots): modrm 0x25 is `jmp *slot` (a PLT stub), 0x15 `call *slot` (-fno-plt).
+
+    In 32-bit code the same modrm takes an absolute address (a non-PIC PLT), and `ff a3` / `ff 93` take one relative
+    to the GOT in %ebx (a PIC PLT, -fno-plt PIC calls). The GOT's base is not recorded anywhere the stubs could
+    show: it is where .got.plt starts, three reserved words before the first jump slot (bfd, gold and lld alike)."""
     slots = lb.imports if slots is None else slots
-    if lb.bits != 64 or not slots:
+    if not slots:
         return
-    needle = bytes((0xFF, modrm))
+    forms = [(modrm, 0)]
+    if lb.bits == 32:
+        forms.append((modrm + 0x7E, min(slots) - 12))  # 0x25 -> 0xa3, 0x15 -> 0x93: disp32(%ebx)
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
         if not data:
             continue
-        for m in re.finditer(re.escape(needle), data):
-            p = m.start()
-            if p + 6 > len(data):
-                break
-            slot = rng.start + p + 6 + int.from_bytes(data[p + 2:p + 6], "little", signed=True)
-            if slot in slots:
-                yield rng, data, p, slot
+        for form, base in forms:
+            for m in re.finditer(re.escape(bytes((0xFF, form))), data):
+                p = m.start()
+                if p + 6 > len(data):
+                    break
+                disp = int.from_bytes(data[p + 2:p + 6], "little", signed=lb.bits == 64 or form != modrm)
+                if lb.bits == 64:
+                    slot = rng.start + p + 6 + disp
+                else:
+                    slot = (base + disp if form != modrm else disp) & 0xFFFFFFFF
+                if slot in slots:
+                    yield rng, data, p, slot
 
 
 def plt_stubs(lb, slots=None) -> dict[int, int]:
@@ -262,7 +273,7 @@ def plt_stubs(lb, slots=None) -> dict[int, int]:
     for rng, data, p, slot in _through_got(lb, 0x25, slots):
         start = p - 1 if p >= 1 and data[p - 1] == 0xF2 else p  # bnd jmp
         stubs[rng.start + start] = slot
-        if start >= 4 and data[start - 4:start] == b"\xf3\x0f\x1e\xfa":  # endbr64 opens the stub
+        if start >= 4 and data[start - 4:start] in (b"\xf3\x0f\x1e\xfa", b"\xf3\x0f\x1e\xfb"):  # endbr64/32
             stubs[rng.start + start - 4] = slot
     return stubs
 

@@ -31,7 +31,7 @@ from ..program.libraries import find_library
 from ..syscalls.abi import name_syscall
 from .atoms import EntryReg, EntryStack, Unknown, describe
 from .interproc import CallerIndex, CallSite, ClobberSummaries, foreign, resolve_again, value_at_call
-from .local import FunctionDataflow, ValueSummary, summarize
+from .local import VDSO_CALL_OPERANDS, FunctionDataflow, ValueSummary, summarize
 
 MAX_DEPTH = 6
 """Wrapper levels followed above the site (Go: syscall.read → Syscall → RawSyscall6 → Syscall6 is 3)."""
@@ -311,8 +311,9 @@ class LibraryWrappers:
     `syscall()` (number in rdi); nothing is matched by name. The library is read with a minimal ELF reader
     (PT_LOAD segments and .dynsym): a full load of libc.so.6 would cost seconds per dynamic binary."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, bits: int = 64) -> None:
         self.path = path
+        self.bits = bits
         self.memory, self.exports = read_dso(path)
         self._memo: dict[str, object] = {}
 
@@ -325,10 +326,14 @@ class LibraryWrappers:
         if found is not None and 0 < found[1] <= (1 << 16):
             start, size = found
             code = self.memory.read(start, size) or b""
-            if b"\x0f\x05" in code:
-                fd = FunctionDataflow(self.memory, start, start + size, 64, name)
+            # x86-64: `syscall`; i386: `int $0x80`, or the vDSO's entry through the TCB (glibc's syscall())
+            traps = (b"\x0f\x05",) if self.bits == 64 else (b"\xcd\x80", b"\x65\xff\x15\x10\x00\x00\x00")
+            if any(t in code for t in traps):
+                fd = FunctionDataflow(self.memory, start, start + size, self.bits, name)
                 for a, ins in sorted(fd.insns.items()):
-                    if ins.mnemonic != "syscall":
+                    if not (ins.mnemonic == "syscall" and self.bits == 64 or self.bits == 32 and (
+                            ins.mnemonic == "int" and ins.op_str == "0x80" or
+                            ins.mnemonic == "call" and ins.op_str in VDSO_CALL_OPERANDS)):
                         continue
                     st = fd.state_before(a)
                     if st is None:
@@ -344,12 +349,12 @@ class LibraryWrappers:
 _LIB_CACHE: dict[tuple, LibraryWrappers] = {}
 
 
-def library_wrappers(path: str) -> LibraryWrappers:
+def library_wrappers(path: str, bits: int = 64) -> LibraryWrappers:
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
     lw = _LIB_CACHE.get(key)
     if lw is None:
-        lw = _LIB_CACHE[key] = LibraryWrappers(path)
+        lw = _LIB_CACHE[key] = LibraryWrappers(path, bits)
     return lw
 
 
@@ -358,8 +363,6 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     (libc's `syscall(SYS_gettid)` from a dynamic binary): the number at each call, resolved like a wrapper site's
     (through this file's own wrappers too). The kernel entry is in the library, so these are not sites."""
 
-    if lb.bits != 64:
-        return []
     stubs = import_stubs(lb)
     direct = got_calls(lb)
     wanted = sorted(set(stubs.values()) | {n for _, n in direct})
@@ -371,7 +374,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
         if path is None:
             continue
         try:
-            lw = library_wrappers(path)
+            lw = library_wrappers(path, lb.bits)
             for name in wanted:
                 if name not in found:
                     atom = lw.wrapper_input(name)
@@ -398,6 +401,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
                 calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
     out = []
     mask = (1 << lb.bits) - 1
+    abi = "x86_64" if lb.bits == 64 else "i386"
     seen = set()
     for cs, name in sorted(calls, key=lambda c: c[0].address):
         if cs.address in seen:
@@ -411,7 +415,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
                                reasons=list(s.reasons), provenance=list(s.provenance) or ["local"],
                                callers=list(s.callers))
         out.append(WrapperCall(call_site=cs.address, function=cs.function, callee=name, library=libname,
-                               number=number, syscalls=[name_syscall("x86_64", n) for n in s.constants]))
+                               number=number, syscalls=[name_syscall(abi, n) for n in s.constants]))
     return out
 
 
