@@ -331,6 +331,8 @@ class FunctionDataflow:
                 if grown is not None:
                     cone, count = grown, n
         md = self._md
+        if len(lite.detailed) > 2 * CONE_LIMIT:  # many cones of one function: keep memory to about two of them
+            lite.detailed.clear()
         blocks: dict[int, Block] = {}
         for b in sorted(cone):
             blk = full[b]
