@@ -238,8 +238,12 @@ class FunctionDataflow:
         self.blocks: dict[int, Block] = {}
         self._block_in: dict[int, RegState] = {}  # fixpoint state at each block entry
         self._block_of: dict[int, int] = {}  # instruction address -> its block's leader
-        self.lite = lite if lite is not None else self._decode_lite()
-        self.partial = len(self.lite.insns) > WHOLE_LIMIT  # solved only for the blocks that reach `focus`
+        # Every instruction takes a byte at least: a range of up to WHOLE_LIMIT bytes needs no size test (the light
+        # decoding is for the few functions that might be too big: it would otherwise cost every function twice).
+        self.lite: LiteCode | None = lite
+        if lite is None and self.end - start > WHOLE_LIMIT:
+            self.lite = self._decode_lite()
+        self.partial = self.lite is not None and len(self.lite.insns) > WHOLE_LIMIT  # solved for `focus`'s blocks
         self.cone_of: int | None = None  # the leader of the block the cone was built for
         self._entry_lead: int | None = None
         if not self.partial:
