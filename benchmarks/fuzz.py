@@ -833,13 +833,16 @@ def run_fuzz(cases: int = 300, seed: int = 1, time_limit: float | None = None, s
                 log(o)
             os.unlink(path)
     finally:
-        worker.close()
-        summary.wall_seconds = time.perf_counter() - t_start
-        try:
-            os.rmdir(tmp)
-        except OSError:
-            pass
+        _finish(worker, summary, t_start, tmp)
     return summary
+
+
+def _finish(worker: Worker, summary: Summary, t_start: float, tmp: str) -> None:
+    """End a campaign: the worker stopped, the wall time taken, the (empty) case directory gone."""
+    worker.close()
+    summary.wall_seconds = time.perf_counter() - t_start
+    with contextlib.suppress(OSError):
+        os.rmdir(tmp)
 
 
 SHIFT_SEEDS = ["bin/hello_static_stripped", "bin/wrappers_glibc_static", "bin/go_hello_stripped",
@@ -900,10 +903,7 @@ def run_shift(cases: int = 60, seed: int = 1, log=None, memory_mb: int = WORKER_
                 log(o)
             os.unlink(path)
     finally:
-        worker.close()
-        summary.wall_seconds = time.perf_counter() - t_start
-        with contextlib.suppress(OSError):
-            os.rmdir(tmp)
+        _finish(worker, summary, t_start, tmp)
     return summary, {os.path.basename(k): v for k, v in originals.items()}, sorted(rows, reverse=True)
 
 

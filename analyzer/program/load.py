@@ -44,12 +44,7 @@ def load(path: str, max_size: int | None = None) -> LoadedBinary:
     Hostile input: LIEF answers unknown enum values with a RuntimeWarning on stderr (silenced here: stderr is for
     one-line errors) and non-UTF-8 names with bytes (made text by `_text`); optional parts that fail to parse
     (symbols, .eh_frame, imports, notes) are skipped and listed in `LoadedBinary.notes`, not fatal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return _load(path, max_size)
-        except RecursionError:
-            raise CorruptELF(path, "LIEF could not parse it: structures nest too deeply") from None
+    return _load_data(path, read_and_check(path, max_size))
 
 
 MAX_NAME_CHARS = 1024
@@ -71,19 +66,19 @@ def _text(v) -> str:
 def load_bytes(data: bytes, name: str) -> LoadedBinary:
     """An ELF image that is not a file of its own (a vDSO image embedded in a kernel), loaded as `load` loads a
     file; `name` stands for its path in reports and errors."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return _load_data(name, data)
-        except RecursionError:
-            raise CorruptELF(name, "LIEF could not parse it: structures nest too deeply") from None
-
-
-def _load(path: str, max_size: int | None) -> LoadedBinary:
-    return _load_data(path, read_and_check(path, max_size))
+    return _load_data(name, data)
 
 
 def _load_data(path: str, data: bytes) -> LoadedBinary:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return _load_lief(path, data)
+        except RecursionError:
+            raise CorruptELF(path, "LIEF could not parse it: structures nest too deeply") from None
+
+
+def _load_lief(path: str, data: bytes) -> LoadedBinary:
     import lief
 
     bits, machine = check_header(path, data)
