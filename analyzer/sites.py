@@ -230,19 +230,6 @@ def _confirm(md: capstone.Cs, lb: LoadedBinary, addr: int, kind: str, regions: d
                          fixed))
 
 
-_LEGACY = {"ax": "rax", "bx": "rbx", "cx": "rcx", "dx": "rdx", "si": "rsi", "di": "rdi", "bp": "rbp", "sp": "rsp"}
-
-
-def _family(reg: str) -> str:
-    """The 64-bit register a name is part of: eax, ax, al -> rax; r8d, r8w, r8b -> r8."""
-    if reg.startswith("r") and reg[1:2].isdigit():
-        return reg.rstrip("dwb")
-    core = reg[1:] if len(reg) == 3 and reg[0] in "re" else reg
-    core = {"al": "ax", "ah": "ax", "bl": "bx", "bh": "bx", "cl": "cx", "ch": "cx", "dl": "dx", "dh": "dx",
-            "sil": "si", "dil": "di", "bpl": "bp", "spl": "sp"}.get(core, core)
-    return _LEGACY.get(core, reg)
-
-
 def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
     """The `call *%reg` / `jmp *%reg` that uses the vsyscall address loaded at `mov`: (its address, its length, the
     syscall number), or why there is none. Straight-line code only, up to 16 instructions; the register must not
@@ -253,6 +240,9 @@ def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
     if not m.startswith("mov") or target is None or (target & (2**64 - 1)) not in VSYSCALL_ENTRIES:
         return "the vsyscall page address is not loaded into a register here"
     nr = VSYSCALL_ENTRIES[target & (2**64 - 1)][0]
+    from .values.local import REGS
+
+    family = REGS.get(reg, (reg,))[0]
     a = mov + sz
     for _ in range(16):
         if a not in region.insns:
@@ -261,7 +251,7 @@ def _vsyscall_call(region: _Region, mov: int) -> tuple[int, int, int] | str:
         if m in ("call", "jmp") and op.strip() == reg:
             return a, sz, nr
         if m.startswith(("j", "call", "ret", "loop")) or m in BRANCHES_END or \
-                _family(op.split(",")[0].strip()) == _family(reg):
+                REGS.get(op.split(",")[0].strip(), ("",))[0] == family:  # a write to any part of it (eax of rax)
             break
         a += sz
     return f"the vsyscall address loaded into {reg} is not called through it in the next instructions"

@@ -8,7 +8,8 @@ from .memory import Memory, Region
 
 
 def read_dso(path: str):
-    """(Memory of the PT_LOAD segments, {exported function name: (address, size)}) of a 64- or 32-bit ELF .so."""
+    """(Memory of the PT_LOAD segments, {exported function name: (address, size)}, 64 or 32: its class) of an
+    ELF .so."""
 
     with open(path, "rb") as fh:
         data = fh.read()
@@ -54,4 +55,4 @@ def read_dso(path: str):
             end = data.find(b"\0", str_off + st_name)
             name = data[str_off + st_name:end].decode("utf-8", "replace")
             exports.setdefault(name, (st_value, st_size))
-    return Memory(regions), exports
+    return Memory(regions), exports, 64 if data[4] == 2 else 32

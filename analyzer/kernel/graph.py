@@ -285,8 +285,7 @@ def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = No
     if instruction == VSYSCALL:
         parts = [instruction, f"{kernel.vsyscall_emulation_symbol or '(no vsyscall emulation in this kernel)'} "
                               "[vsyscall page fault]"]
-        texts = [handler_text(kernel.resolve("x86_64", n)) for n in nums[:MAX_NUMBERS_IN_LINE]]
-        return " -> ".join(parts + ([texts[0] if len(texts) == 1 else "{" + " | ".join(texts) + "}"] if texts else []))
+        return " -> ".join(parts + ([_handlers_text([kernel.resolve("x86_64", n) for n in nums])] if nums else []))
     trap = trap_of(kernel, instruction)
     e = kernel.entry_for(trap, effective_abi(instruction, abi))
     if e is None:
@@ -304,14 +303,17 @@ def path_line(kernel: KernelAnalysis, site=None, *, instruction: str | None = No
         parts.append(f"{d.symbol or hex(d.address)} [{d.kind}]")
     if not nums:
         return " -> ".join(parts + ["(number unknown)"])
-    handlers = [kernel.resolve(effective_abi(instruction, abi, n), n) for n in nums]
+    return " -> ".join(parts + [_handlers_text([kernel.resolve(effective_abi(instruction, abi, n), n)
+                                                 for n in nums])])
+
+
+def _handlers_text(handlers: list[Handler]) -> str:
+    """A site's handlers in its path line: each of a few, or how many."""
     if len(handlers) <= MAX_NUMBERS_IN_LINE:
         texts = [handler_text(h) for h in handlers]
-        parts.append(texts[0] if len(texts) == 1 else "{" + " | ".join(texts) + "}")
-    else:
-        enosys = sum(1 for h in handlers if h.enosys)
-        parts.append(f"{len(handlers)} handlers" + (f" ({enosys} -ENOSYS)" if enosys else ""))
-    return " -> ".join(parts)
+        return texts[0] if len(texts) == 1 else "{" + " | ".join(texts) + "}"
+    enosys = sum(1 for h in handlers if h.enosys)
+    return f"{len(handlers)} handlers" + (f" ({enosys} -ENOSYS)" if enosys else "")
 
 
 def kernel_paths(kernel: KernelAnalysis, site) -> list[dict]:

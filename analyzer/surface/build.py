@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from .. import model
 from ..budget import NEVER, BudgetExceeded, Deadline
 from ..syscalls import load_table
-from ..syscalls.abi import name_syscall
+from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
 from .reach import Node, walk
 from .summary import KIND, LOADER_CALLS, ObjectSummary, summarize_object
@@ -244,7 +244,7 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             if node not in r.parent:
                 continue
             where = f"{w.callee}() called at {w.address:#x} in {names[i]}"
-            wabi = "x86_64" if s.bits == 64 else "i386"
+            wabi = native_abi(s.bits).name
             for nr in w.numbers:
                 add(wabi, nr, i, node, f"syscall {nr} {_nm(wabi, nr)}: {where}")
             if w.status != "resolved":

@@ -48,6 +48,11 @@ X32 = Abi("x32", "rax", X86_64.arg_registers, X32_SYSCALL_BIT, "x32_sys_call_tab
 ABIS: dict[str, Abi] = {a.name: a for a in (X86_64, I386, X32)}
 
 
+def native_abi(bits: int) -> Abi:
+    """The ABI a binary's own libc uses: x86-64 for 64-bit code, i386 for 32-bit (x32 is never a binary's own)."""
+    return X86_64 if bits == 64 else I386
+
+
 def site_abi(bits: int, instruction: str) -> Abi:
     """`syscall` in 64-bit code uses the x86-64 table (x32 is decided by the number: name_syscall); `int 0x80` and
     `sysenter` always use the i386 one, even in a 64-bit program, and so do the calls into the 32-bit vDSO's

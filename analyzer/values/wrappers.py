@@ -28,7 +28,7 @@ from ..elf.dso import read_dso
 from ..model import CallerValue, RegisterValue, WrapperCall
 from ..program.calls import got_calls, import_stubs
 from ..program.libraries import find_library
-from ..syscalls.abi import name_syscall
+from ..syscalls.abi import name_syscall, native_abi
 from .atoms import EntryReg, EntryStack, Unknown, describe
 from .interproc import CallerIndex, CallSite, ClobberSummaries, foreign, resolve_again, value_at_call
 from .local import VDSO_CALL_OPERANDS, FunctionDataflow, ValueSummary, summarize
@@ -303,6 +303,12 @@ class Interproc:
         return RefinedSummary(tuple(sorted(consts)), tuple(reasons), (), tuple(provenance), tuple(callers))
 
 
+KERNEL_ENTRIES = {  # per class: (mnemonic, operands) -> bytes of the instructions a libc wrapper enters the kernel by
+    64: {("syscall", ""): b"\x0f\x05"},
+    32: {("int", "0x80"): b"\xcd\x80", ("call", VDSO_CALL_OPERANDS[0]): b"\x65\xff\x15\x10\x00\x00\x00"},
+}
+
+
 class LibraryWrappers:
     """Which exported functions of one library make a system call whose number is their own parameter.
 
@@ -311,10 +317,9 @@ class LibraryWrappers:
     `syscall()` (number in rdi); nothing is matched by name. The library is read with a minimal ELF reader
     (PT_LOAD segments and .dynsym): a full load of libc.so.6 would cost seconds per dynamic binary."""
 
-    def __init__(self, path: str, bits: int = 64) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.bits = bits
-        self.memory, self.exports = read_dso(path)
+        self.memory, self.exports, self.bits = read_dso(path)
         self._memo: dict[str, object] = {}
 
     def wrapper_input(self, name: str):
@@ -327,13 +332,11 @@ class LibraryWrappers:
             start, size = found
             code = self.memory.read(start, size) or b""
             # x86-64: `syscall`; i386: `int $0x80`, or the vDSO's entry through the TCB (glibc's syscall())
-            traps = (b"\x0f\x05",) if self.bits == 64 else (b"\xcd\x80", b"\x65\xff\x15\x10\x00\x00\x00")
-            if any(t in code for t in traps):
+            traps = KERNEL_ENTRIES[self.bits]
+            if any(t in code for t in traps.values()):
                 fd = FunctionDataflow(self.memory, start, start + size, self.bits, name)
                 for a, ins in sorted(fd.insns.items()):
-                    if not (ins.mnemonic == "syscall" and self.bits == 64 or self.bits == 32 and (
-                            ins.mnemonic == "int" and ins.op_str == "0x80" or
-                            ins.mnemonic == "call" and ins.op_str in VDSO_CALL_OPERANDS)):
+                    if (ins.mnemonic, ins.op_str) not in traps:
                         continue
                     st = fd.state_before(a)
                     if st is None:
@@ -349,12 +352,12 @@ class LibraryWrappers:
 _LIB_CACHE: dict[tuple, LibraryWrappers] = {}
 
 
-def library_wrappers(path: str, bits: int = 64) -> LibraryWrappers:
+def library_wrappers(path: str) -> LibraryWrappers:
     st = os.stat(path)
     key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
     lw = _LIB_CACHE.get(key)
     if lw is None:
-        lw = _LIB_CACHE[key] = LibraryWrappers(path, bits)
+        lw = _LIB_CACHE[key] = LibraryWrappers(path)
     return lw
 
 
@@ -374,7 +377,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
         if path is None:
             continue
         try:
-            lw = library_wrappers(path, lb.bits)
+            lw = library_wrappers(path)
             for name in wanted:
                 if name not in found:
                     atom = lw.wrapper_input(name)
@@ -401,7 +404,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
                 calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
     out = []
     mask = (1 << lb.bits) - 1
-    abi = "x86_64" if lb.bits == 64 else "i386"
+    abi = native_abi(lb.bits).name
     seen = set()
     for cs, name in sorted(calls, key=lambda c: c[0].address):
         if cs.address in seen:
