@@ -107,13 +107,9 @@ def _patterns(lb: LoadedBinary) -> tuple[dict[bytes, str], int | None]:
     if lb.bits != 32:
         return patterns, None
     patterns.update(VDSO_PATTERNS_32)
-    by_name: dict[str, list[int]] = {}
     for a, name in lb.symbols.items():
-        by_name.setdefault(name, []).append(a)
-    for name in SYSINFO_POINTERS:
-        for a in by_name.get(name, ()):
-            if lb.function_at(a) is None and lb.exec_range_of(a) is None:
-                patterns[b"\xff\x15" + struct.pack("<I", a & 0xFFFFFFFF)] = f"call *{name}"
+        if name in SYSINFO_POINTERS and lb.function_at(a) is None and lb.exec_range_of(a) is None:
+            patterns[b"\xff\x15" + struct.pack("<I", a & 0xFFFFFFFF)] = f"call *{name}"
     entry = next((f.start for f in lb.functions if f.name == KERNEL_VSYSCALL), None)
     return patterns, entry
 

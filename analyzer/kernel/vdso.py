@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+
 from ..budget import NEVER, Deadline
 from ..syscalls.abi import KERNEL_VSYSCALL
 from .image import KernelImage
