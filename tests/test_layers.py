@@ -20,7 +20,7 @@ LAYERS = [
     ("sites, values", {"analyzer.sites", "analyzer.values"}),
     ("surface", {"analyzer.surface"}),
     ("kernel", {"analyzer.kernel"}),
-    ("rules, aggregate", {"analyzer.rules", "analyzer.aggregate"}),
+    ("rules, aggregate, seccomp", {"analyzer.rules", "analyzer.aggregate", "analyzer.seccomp"}),
     ("inputs", {"analyzer.inputs"}),
     ("run", {"analyzer.run"}),
     ("render", {"analyzer.render"}),

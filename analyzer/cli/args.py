@@ -6,7 +6,7 @@ import os
 
 from .. import __version__
 
-FORMATS = ("table", "json", "sarif", "markdown", "html")
+FORMATS = ("table", "json", "sarif", "markdown", "html", "seccomp", "systemd", "k8s")
 
 
 def seconds(text: str) -> float | None:
@@ -93,6 +93,9 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", action="append",
                    help="write to FILE instead of stdout; with several formats a directory (DIR/NAME.EXT), or "
                         "FORMAT=FILE once per format (repeatable)")
+    p.add_argument("--seccomp-default", choices=("errno", "kill", "log"), default="errno",
+                   help="seccomp, systemd and k8s formats: what a syscall outside the profile gets (errno: EPERM, "
+                        "the default; kill: the process is killed; log: allowed and logged)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more detail: sections, offsets, reasons")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="terminal colours")
@@ -124,8 +127,29 @@ def emit_reports(reports: list, args: argparse.Namespace, ruleset=None, many=Non
         from ..aggregate import build_aggregate
 
         extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped)
+    extra.update(profiles_from_cli(reports, args))
 
     def opts(to_terminal: bool) -> dict:
         return {**render_opts(args, to_terminal), "rules": ruleset, **extra}
 
     emit(reports, args.format, args.output, opts)
+
+
+def profiles_from_cli(reports: list, args: argparse.Namespace) -> dict:
+    """The seccomp profiles the asked formats need: the union of all reports ("profile") and each report's own
+    ("profiles", for `-o DIR`). UsageError (exit 2) when a report has no surface."""
+    from ..errors import UsageError
+    from ..render import PROFILE_FORMATS
+    from ..render.output import parse_formats
+
+    if not set(parse_formats(args.format)) & set(PROFILE_FORMATS) or not reports:
+        return {}
+    from ..seccomp import build_profile
+
+    default = getattr(args, "seccomp_default", "errno")
+    try:
+        out = {"profile": build_profile(reports, default)}
+        out["profiles"] = [build_profile([r], default) for r in reports] if len(reports) > 1 else [out["profile"]]
+    except ValueError as e:
+        raise UsageError(None, f"--format {args.format}: {e}") from None
+    return out

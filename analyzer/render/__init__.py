@@ -38,12 +38,35 @@ def _html(report: Report, opts: dict) -> str:
     return render(report, opts)
 
 
+def _profile(fmt: str) -> Renderer:
+    def render_(report: Report, opts: dict) -> str:
+        return render_profile(fmt, opts["profile"], report.binary.name)
+    return render_
+
+
 RENDERERS: dict[str, Renderer] = {"table": _table, "json": _json, "sarif": _sarif, "markdown": _markdown,
-                                  "html": _html}
+                                  "html": _html, "seccomp": _profile("seccomp"), "systemd": _profile("systemd"),
+                                  "k8s": _profile("k8s")}
 """Format name -> renderer. Imported lazily so `--format json` never pays for rich."""
 
-EXTENSIONS = {"table": "txt", "json": "json", "sarif": "sarif", "markdown": "md", "html": "html"}
+PROFILE_FORMATS = ("seccomp", "systemd", "k8s")
+"""Formats that write a seccomp profile (analyzer/seccomp): the caller puts the profile in `opts["profile"]`, and
+with several inputs and `-o DIR` each binary's own in `opts["profiles"]` (render/output.py)."""
+
+EXTENSIONS = {"table": "txt", "json": "json", "sarif": "sarif", "markdown": "md", "html": "html",
+              "seccomp": "seccomp.json", "systemd": "seccomp.conf", "k8s": "seccomp.yaml"}
 """File extension per format, for `--format a,b -o DIR`."""
+
+
+def render_profile(fmt: str, profile, name: str) -> str:
+    """A profile in one of PROFILE_FORMATS; `name` names the Kubernetes resource."""
+    from . import seccomp
+
+    if fmt == "seccomp":
+        return seccomp.render_oci(profile)
+    if fmt == "systemd":
+        return seccomp.render_systemd(profile)
+    return seccomp.render_k8s(profile, name)
 
 
 def render(report: Report, fmt: str, opts: dict | None = None) -> str:
@@ -58,6 +81,8 @@ def render_all(reports: list[Report], fmt: str, opts: dict | None = None) -> str
     import json as _json_mod
 
     opts = opts or {}
+    if fmt in PROFILE_FORMATS:  # one profile for all the inputs: their union
+        return render_profile(fmt, opts["profile"], reports[0].binary.name if len(reports) == 1 else "sysscan")
     agg = opts.get("aggregate")
     if fmt == "json" and (len(reports) > 1 or agg is not None):
         doc = {"reports": [r.to_dict() for r in reports]}

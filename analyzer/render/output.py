@@ -5,6 +5,7 @@ format, stdout when there is one format and no -o. Writes are atomic (temp file 
     -f json -o r.json            -> r.json
     -f sarif,html -o out/        -> out/NAME.sarif, out/NAME.html   (NAME: the binary's name, or "sysscan")
     -f sarif,html -o sarif=a.sarif -o html=-   -> a.sarif, and the HTML on stdout
+    -f seccomp -o out/ A B       -> out/sysscan.seccomp.json (the union), out/A.seccomp.json, out/B.seccomp.json
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 from .. import outfile
 from ..errors import UsageError
 from ..model import Report
-from . import EXTENSIONS, RENDERERS, render_all
+from . import EXTENSIONS, PROFILE_FORMATS, RENDERERS, render_all, render_profile
 
 
 def parse_formats(spec: str) -> list[str]:
@@ -27,8 +28,9 @@ def parse_formats(spec: str) -> list[str]:
     return list(dict.fromkeys(fmts))
 
 
-def plan(fmts: list[str], outputs: list[str] | str | None, reports: list[Report]) -> list[tuple[str, str | None]]:
-    """(format, path or None for stdout) per format."""
+def plan(fmts: list[str], outputs: list[str] | str | None,
+         reports: list[Report]) -> list[tuple[str, str | None, bool]]:
+    """(format, path or None for stdout, whether the path is in a `-o DIR`) per format."""
     if isinstance(outputs, str):
         outputs = [outputs]
     outputs = list(outputs or [])
@@ -52,21 +54,21 @@ def plan(fmts: list[str], outputs: list[str] | str | None, reports: list[Report]
         p = plain[0]
         if len(fmts) - len(mapped) > 1 or os.path.isdir(p) or p.endswith(("/", os.sep)):
             directory = p
-    out: list[tuple[str, str | None]] = []
+    out: list[tuple[str, str | None, bool]] = []
     for f in fmts:
         if f in mapped:
             path = mapped[f]
-            out.append((f, None if path in ("", "-") else path))
+            out.append((f, None if path in ("", "-") else path, False))
         elif directory is not None:
-            out.append((f, os.path.join(directory, f"{stem}.{EXTENSIONS.get(f, f)}")))
+            out.append((f, os.path.join(directory, f"{stem}.{EXTENSIONS.get(f, f)}"), True))
         elif plain:
-            out.append((f, None if plain[0] == "-" else plain[0]))
+            out.append((f, None if plain[0] == "-" else plain[0], False))
         elif len(fmts) == 1:
-            out.append((f, None))
+            out.append((f, None, False))
         else:
             raise UsageError(None, f"several formats ({', '.join(fmts)}) need -o DIR or -o FORMAT=FILE for each "
                                    "(at most one of them may go to stdout: FORMAT=-)")
-    if sum(1 for _, p in out if p is None) > 1:
+    if sum(1 for _, p, _d in out if p is None) > 1:
         raise UsageError(None, "only one format can go to stdout")
     return out
 
@@ -90,11 +92,28 @@ def write_text(path: str, text: str) -> None:
 def emit(reports: list[Report], fmt_spec: str, outputs, opts_for) -> None:
     """Render every requested format and write it. `opts_for(to_terminal)` gives the renderer options."""
     targets = plan(parse_formats(fmt_spec), outputs, reports)
-    for fmt, path in targets:
+    for fmt, path, in_directory in targets:
         to_terminal = path is None and sys.stdout.isatty()
-        text = render_all(reports, fmt, opts_for(to_terminal))
+        opts = opts_for(to_terminal)
+        text = render_all(reports, fmt, opts)
         if path is None:
             sys.stdout.write(text)
             sys.stdout.flush()
         else:
             write_text(path, text)
+        if fmt in PROFILE_FORMATS and in_directory and len(reports) > 1:  # and each binary's own profile
+            for stem, profile, name in per_binary(reports, opts["profiles"]):
+                write_text(os.path.join(os.path.dirname(path), f"{stem}.{EXTENSIONS[fmt]}"),
+                           render_profile(fmt, profile, name))
+
+
+def per_binary(reports: list[Report], profiles: list) -> list[tuple[str, object, str]]:
+    """(file stem, profile, name) per binary for `-o DIR`: the binary's name, with the start of its hash when two
+    binaries share a name (or one is called "sysscan", the union's name)."""
+    names = [_safe_stem(r.binary.name) for r in reports]
+    out = []
+    for r, stem, prof in zip(reports, names, profiles):
+        if names.count(stem) > 1 or stem == "sysscan":
+            stem = f"{stem}-{r.binary.sha256[:12]}"
+        out.append((stem, prof, r.binary.name))
+    return out

@@ -1,0 +1,232 @@
+"""One seccomp profile from one or more reports' surfaces: every syscall the programs can make is allowed, each with
+the path that reaches it; the rest get the default action. The details that break real profiles are decided here,
+once, for every output format:
+
+- `clone3` is answered ENOSYS (never EPERM) when the surface also has `clone`: glibc then falls back to `clone`,
+  whose flags a filter can read (clone3 keeps them in memory, out of seccomp's reach);
+- syscalls of the table numbered above the highest one a program can make are answered ENOSYS, as runc does for
+  syscalls newer than a profile: a newer C library probes them and falls back on ENOSYS, never on EPERM;
+- `execve` is allowed on x86-64 even when the programs never call it: the runtime (runc, systemd, our loader) starts
+  the program with it after installing the filter;
+- an argument filter is emitted only where every reachable site's value is known (`ARG_FILTERS`); otherwise the
+  syscall is allowed whole and the rule says why.
+
+What the surface cannot see (a number not known statically, a dlopen of an unknown name, a library not found) makes
+the profile unsound: each is carried as a warning, so the output can say so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..model import Report
+from ..syscalls import load_table
+
+DEFAULT_ACTIONS = ("errno", "kill", "log")
+EPERM, ENOSYS = 1, 38
+UNSOUND_KINDS = ("unknown-number", "dlopen", "missing-library", "not-analysed")
+"""Open ends after which the surface may lack syscalls (an exec'd program has its own profile: not listed)."""
+
+CLONE_NEW_FLAGS = 0x7E020000 | 0x00000080
+"""CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (0x7e020000) and CLONE_NEWTIME (0x80)."""
+
+ARG_FILTERS: dict[str, tuple[int, str]] = {
+    "socket": (0, "eq"),  # the address family
+    "socketpair": (0, "eq"),
+    "personality": (0, "eq"),
+    "prctl": (0, "eq"),  # the option
+    "arch_prctl": (0, "eq"),  # the code
+    "ioctl": (1, "eq"),  # the request
+    "clone": (0, "no-new-namespaces"),  # the flags: only "no CLONE_NEW* bit"
+}
+"""Syscall name -> (argument index, kind of filter). "eq": one allowed value each; a 32-bit parameter is compared
+on its low 32 bits (the upper half of the register is not defined by the ABI)."""
+
+
+@dataclass
+class Cond:
+    """One comparison of a syscall argument, as seccomp makes it (SCMP_CMP_EQ / SCMP_CMP_MASKED_EQ)."""
+
+    index: int
+    op: str  # "eq" | "masked_eq"
+    value: int  # eq: the value; masked_eq: the mask
+    value_two: int = 0  # masked_eq: what (arg & mask) must equal
+
+
+@dataclass
+class Rule:
+    """What the profile does with one syscall of one ABI, and why."""
+
+    abi: str
+    nr: int
+    name: str
+    action: str  # "allow" | "errno"
+    errno: int | None = None
+    why: str = ""
+    path: list[str] = field(default_factory=list)  # one surface path that reaches it
+    binaries: list[str] = field(default_factory=list)
+    alternatives: list[list[Cond]] = field(default_factory=list)  # allowed when one alternative holds; [] = always
+    args_note: str | None = None  # why a filterable argument was not filtered
+
+
+@dataclass
+class Profile:
+    default_action: str  # one of DEFAULT_ACTIONS
+    default_errno: int
+    abis: list[str]  # the syscall ABIs the filter admits ("x86_64" always: the runtime's execve)
+    rules: list[Rule]  # sorted by (abi, nr)
+    unnamed: list[tuple[str, int]] = field(default_factory=list)  # in a surface, but no name in the table
+    warnings: list[str] = field(default_factory=list)  # why the profile may be incomplete
+    inputs: list[dict] = field(default_factory=list)  # {"path", "sha256"} per program
+    tables: dict[str, str] = field(default_factory=dict)  # ABI -> the kernel version of the table that names
+    tool: str = f"sysscan {__version__}"
+
+    def allowed(self) -> list[Rule]:
+        return [r for r in self.rules if r.action == "allow"]
+
+
+def build_profile(reports: list[Report], default: str = "errno") -> Profile:
+    """The union of the reports' surfaces as one profile. ValueError when a report has no surface."""
+    if default not in DEFAULT_ACTIONS:
+        raise ValueError(f"unknown default action {default!r}")
+    found: dict[tuple[str, int], Rule] = {}
+    values: dict[tuple[str, int], dict[int, set[int] | None]] = {}
+    unnamed: set[tuple[str, int]] = set()
+    warnings: list[str] = []
+    for rep in sorted(reports, key=lambda r: r.binary.path):
+        if rep.surface is None:
+            raise ValueError(f"{rep.binary.path}: the report has no surface (scanned with --no-surface): a profile "
+                             "needs every syscall the program can make")
+        who = rep.binary.path
+        for msg in rep.incomplete:
+            warnings.append(f"{who}: the analysis is incomplete ({msg}): syscalls may be missing")
+        for o in rep.surface.open_ends:
+            if o.kind in UNSOUND_KINDS:
+                at = f" at {o.address:#x}" if o.address is not None else ""
+                warnings.append(f"{who}: {o.kind} in {o.object}{at}: {o.detail}")
+        for s in rep.surface.syscalls:
+            if not s.name:
+                unnamed.add((s.abi, s.nr))
+                continue
+            key = (s.abi, s.nr)
+            r = found.get(key)
+            if r is None:
+                r = found[key] = Rule(abi=s.abi, nr=s.nr, name=s.name, action="allow", path=list(s.path),
+                                      why=_why(s.path, s.objects))
+            r.binaries.append(who)
+        _collect_args(rep, values)
+    used = sorted({a for a, _ in found}, key=_abi_order)
+    abis = sorted(set(used) | {"x86_64"}, key=_abi_order)
+    execve = load_table("x86_64").by_name("execve")
+    if ("x86_64", execve.nr) not in found:
+        found[("x86_64", execve.nr)] = Rule(abi="x86_64", nr=execve.nr, name="execve", action="allow",
+                                            why="the runtime starts the program with execve after it installs the "
+                                                "filter (no program path needs it)")
+    for abi in used:
+        _enosys(abi, found)
+    # a profile names syscalls and its architectures pick the numbers: a name allowed in one ABI is allowed in all
+    allowed = {r.name for r in found.values() if r.action == "allow"}
+    for key in [k for k, r in found.items() if r.action != "allow" and r.name in allowed]:
+        del found[key]
+    for key, r in found.items():
+        if r.action == "allow" and r.name in ARG_FILTERS:
+            _arg_filter(r, values.get(key))
+    return Profile(default_action=default, default_errno=EPERM, abis=abis,
+                   rules=[found[k] for k in sorted(found, key=lambda k: (_abi_order(k[0]), k[1]))],
+                   unnamed=sorted(unnamed), warnings=sorted(set(warnings)),
+                   inputs=[{"path": r.binary.path, "sha256": r.binary.sha256}
+                           for r in sorted(reports, key=lambda r: r.binary.path)],
+                   tables={abi: load_table(abi).kernel_version for abi in abis})
+
+
+def _abi_order(abi: str) -> int:
+    return {"x86_64": 0, "i386": 1, "x32": 2}.get(abi, 3)
+
+
+def _why(path: list[str], objects: list[str]) -> str:
+    """The path's two ends, short enough for a comment: where it starts and the site."""
+    if not path:
+        return "made by " + ", ".join(objects)
+    if len(path) <= 2:
+        return " -> ".join(path)
+    return f"{path[0]} -> ... -> {path[-2]} -> {path[-1]}"
+
+
+def _enosys(abi: str, found: dict[tuple[str, int], Rule]) -> None:
+    """clone3 when clone is there; every syscall of the table above the highest one made, when not made."""
+    table = load_table(abi)
+    clone3, clone = table.by_name("clone3"), table.by_name("clone")
+    if clone3 is not None and clone is not None and (abi, clone.nr) in found:
+        found[(abi, clone3.nr)] = Rule(abi=abi, nr=clone3.nr, name="clone3", action="errno", errno=ENOSYS,
+                                       why="answered ENOSYS so the C library falls back to clone, whose flags a "
+                                           "filter can read (clone3 passes them in memory)",
+                                       binaries=(found.get((abi, clone3.nr)) or Rule(abi, 0, "", "")).binaries)
+    made = [nr for (a, nr), r in found.items() if a == abi and r.action == "allow"]
+    top = max(made, default=-1)
+    for e in table:
+        if e.nr > top and (abi, e.nr) not in found:
+            found[(abi, e.nr)] = Rule(abi=abi, nr=e.nr, name=e.name, action="errno", errno=ENOSYS,
+                                      why=f"newer than every syscall the programs make (above {top}): answered "
+                                          "ENOSYS, as by a kernel without it, so a probe falls back")
+
+
+def _collect_args(rep: Report, values: dict) -> None:
+    """Per (abi, nr): the known values of each filterable argument over the program's reachable raw sites. The
+    surface keeps no argument values for library sites yet: a syscall made there is marked unknown (None)."""
+    own = {}
+    for site in rep.sites:
+        for ref in site.syscalls:
+            if ref.name not in ARG_FILTERS:
+                continue
+            idx = ARG_FILTERS[ref.name][0]
+            arg = site.args[idx] if idx < len(site.args) else None
+            known = arg is not None and arg.status == "resolved" and arg.values
+            own.setdefault((ref.abi, ref.nr), []).append(set(arg.values) if known else None)
+    for s in rep.surface.syscalls:
+        if s.name not in ARG_FILTERS:
+            continue
+        key = (s.abi, s.nr)
+        idx = ARG_FILTERS[s.name][0]
+        slot = values.setdefault(key, {})
+        mine = own.get(key, [])
+        wrapped = any(ref.abi == s.abi and ref.nr == s.nr for w in rep.wrapper_calls for ref in w.syscalls)
+        only_own = bool(mine) and not wrapped and s.sites <= len(mine) and s.objects == [rep.binary.name]
+        if not only_own or any(v is None for v in mine):
+            slot[idx] = None
+        elif slot.get(idx, set()) is not None:
+            slot[idx] = set().union(slot.get(idx) or set(), *mine)
+
+
+def _arg_filter(r: Rule, slot: dict[int, set[int] | None] | None) -> None:
+    idx, kind = ARG_FILTERS[r.name]
+    vals = (slot or {}).get(idx)
+    param = _param(r.abi, r.name, idx)
+    if not vals:
+        r.args_note = (f"{param} is not known at every site that can make it (made in a library, or from a value "
+                       "not known statically): allowed whole")
+        return
+    if kind == "no-new-namespaces":
+        if any(v & CLONE_NEW_FLAGS for v in vals):
+            r.args_note = f"{param} can carry CLONE_NEW* flags ({', '.join(f'{v:#x}' for v in sorted(vals))})"
+            return
+        r.alternatives = [[Cond(idx, "masked_eq", CLONE_NEW_FLAGS, 0)]]
+        r.why += f"; {param} never has a CLONE_NEW* bit (known values {', '.join(f'{v:#x}' for v in sorted(vals))})"
+        return
+    wide = _is_wide(r.abi, r.name, idx)
+    r.alternatives = [[Cond(idx, "eq", v)] if wide else [Cond(idx, "masked_eq", 0xFFFFFFFF, v & 0xFFFFFFFF)]
+                      for v in sorted(vals)]
+    r.why += f"; {param} only {', '.join(f'{v:#x}' for v in sorted(vals))}"
+
+
+def _param(abi: str, name: str, idx: int) -> str:
+    e = load_table(abi).by_name(name)
+    return e.args[idx].name if e is not None and idx < len(e.args) else f"arg{idx}"
+
+
+def _is_wide(abi: str, name: str, idx: int) -> bool:
+    """Is the parameter a full register (long, pointer) rather than an int the ABI leaves the upper half of?"""
+    if abi != "x86_64":
+        return True
+    e = load_table(abi).by_name(name)
+    t = e.args[idx].type if e is not None and idx < len(e.args) else "long"
+    return "long" in t or "*" in t or "size_t" in t
