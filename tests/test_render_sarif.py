@@ -162,3 +162,35 @@ def test_source_lines_from_dwarf():
             break
     else:
         raise AssertionError("no ptrace finding")
+
+
+def test_microsoft_sarif_multitool_finds_nothing_to_mend(reports, tmp_path):
+    """Microsoft's SARIF multitool (benchmarks/fetch_sarif_multitool.sh; .ci/run sets SYSSCAN_SARIF_MULTITOOL) with
+    its SARIF and GitHub rule sets: no error and no warning, on one report and on several in one log. Notes (help
+    URIs, embedded file contents) are advice, not defects."""
+    import subprocess
+
+    tool = os.environ.get("SYSSCAN_SARIF_MULTITOOL")
+    if not tool or not os.access(tool, os.X_OK):
+        pytest.fail("SYSSCAN_SARIF_MULTITOOL is not set: run benchmarks/fetch_sarif_multitool.sh (.ci/run does)")
+    logs = {"one": sarif([reports["rules/bin/rules_risky"]]), "all": sarif(reports.values())}
+    for name, doc in logs.items():
+        src, out = tmp_path / f"{name}.sarif", tmp_path / f"{name}.validation.sarif"
+        src.write_text(json.dumps(doc))
+        r = subprocess.run([tool, "validate", "--rule-kind", "Sarif;Gh", "--level", "Error;Warning", str(src),
+                            "-o", str(out)], capture_output=True, text=True, timeout=300)
+        assert out.exists(), (r.returncode, r.stdout[-2000:])
+        found = [(x["ruleId"], x["message"].get("text", "")[:200]) for run in json.loads(out.read_text())["runs"]
+                 for x in run.get("results", []) if x.get("level", "warning") in ("error", "warning")]
+        assert not found, found
+
+
+def test_rule_names_differ_from_their_ids_and_the_driver_says_where_it_lives(reports):
+    doc = sarif(reports.values())
+    driver = doc["runs"][0]["tool"]["driver"]
+    import tomllib
+
+    home = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Homepage"]
+    assert driver["informationUri"] == home
+    assert all(r["name"].lower() != r["id"].lower() for r in driver["rules"])
+    assert {r["id"]: r["name"] for r in driver["rules"]}["bpf"] == "UsesBpf"

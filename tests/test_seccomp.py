@@ -216,3 +216,79 @@ def test_a_report_without_surface_is_refused():
     r = scan_file("/usr/bin/ls", ScanOptions(surface=False))
     with pytest.raises(ValueError, match="no surface"):
         build_profile([r])
+
+
+def _systemd_known() -> set[str]:
+    out = subprocess.run(["systemd-analyze", "syscall-filter", "@known"], capture_output=True, text=True, check=True)
+    return {line.strip() for line in out.stdout.splitlines() if line.startswith("    ") and not
+            line.strip().startswith(("#", "@"))}
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is installed by .ci/run")
+def test_systemd_fragment_is_read_by_systemd(tmp_path):
+    """systemd's own parser loads the fragment in a unit (`systemd-analyze verify`), and every syscall name it
+    lists is one systemd knows (its @known set): an unknown one would be dropped with a warning, not denied."""
+    for paths in (["/usr/bin/ls"], ["/usr/bin/ls", "/usr/bin/sort"]):
+        text = render.render_systemd(build_profile([report(p) for p in paths]))
+        unit = tmp_path / "sysscan-check.service"
+        unit.write_text("[Unit]\nDescription=sysscan profile check\n" +
+                        text.replace("[Service]\n", f"[Service]\nExecStart={paths[0]}\n"))
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
+                           env={**os.environ, "SYSTEMD_LOG_LEVEL": "debug"})
+        assert r.returncode == 0, r.stderr[-1000:]
+        named = {n for line in text.splitlines() if line.startswith("SystemCallFilter=")
+                 for n in line.split("=", 1)[1].split()}
+        assert "clone3" in named or "sort" not in paths[-1]  # systemd cannot answer ENOSYS in an allow-list
+        assert named and named <= _systemd_known(), named - _systemd_known()
+        for n in named:
+            assert f"Failed to parse system call, ignoring: {n}\n" not in r.stderr
+        assert "SystemCallArchitectures=native" in text and "SystemCallErrorNumber=EPERM" in text
+
+
+def test_k8s_resource():
+    import yaml
+
+    text = render.render_k8s(build_profile([report("/usr/bin/ls")]), "ls")
+    doc = yaml.safe_load(text)
+    assert doc["apiVersion"] == "security-profiles-operator.x-k8s.io/v1beta1" and doc["kind"] == "SeccompProfile"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", doc["metadata"]["name"])
+    assert doc["metadata"]["annotations"]["sysscan/inputs"].startswith("/usr/bin/ls sha256:")
+    spec = doc["spec"]
+    assert spec["defaultAction"] == "SCMP_ACT_ERRNO" and spec["architectures"] == ["SCMP_ARCH_X86_64"]
+    assert all(set(e) <= {"names", "action", "errnoRet", "args"} for e in spec["syscalls"])  # the CRD's fields
+    assert _names(spec) == _names(render.oci(build_profile([report("/usr/bin/ls")])))
+    assert render.k8s_name("My_Prog.v2!") == "my-prog.v2"
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "SYSSCAN_DEBUG"}
+    return subprocess.run([sys.executable, "-m", "analyzer.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env=env)
+
+
+def test_cli_many_inputs_give_the_union_and_each_binary_its_own(tmp_path):
+    out = tmp_path / "profiles"
+    r = cli("/usr/bin/ls", "/usr/bin/cat", "-f", "seccomp,systemd,k8s", "-o", f"{out}/", "-q")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.seccomp.{x}" for n in ("cat", "ls", "sysscan")
+                                                           for x in ("json", "conf", "yaml"))
+    union, ls, cat = (json.loads((out / f"{n}.seccomp.json").read_text()) for n in ("sysscan", "ls", "cat"))
+    assert _names(union) == _names(ls) | _names(cat) and _names(cat) < _names(union)
+    assert [line for line in union["comment"] if line.startswith("input ")] == [
+        f"input /usr/bin/{n} sha256 {report(f'/usr/bin/{n}').binary.sha256}" for n in ("cat", "ls")]
+
+
+def test_cli_default_action_and_saved_report(tmp_path):
+    saved = tmp_path / "ls.json"
+    assert cli("/usr/bin/ls", "-f", "json", "-o", str(saved), "-q").returncode == 0
+    r = cli("render", str(saved), "-f", "seccomp", "--seccomp-default", "log")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["defaultAction"] == "SCMP_ACT_LOG" and "defaultErrnoRet" not in doc
+    assert _names(doc) == _names(render.oci(build_profile([report("/usr/bin/ls")])))
+
+
+def test_cli_refuses_a_profile_without_the_surface():
+    r = cli("/usr/bin/ls", "--no-surface", "-f", "seccomp")
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
+    assert "no surface" in r.stderr and "Traceback" not in r.stderr

@@ -152,4 +152,11 @@ def profiles_from_cli(reports: list, args: argparse.Namespace) -> dict:
         out["profiles"] = [build_profile([r], default) for r in reports] if len(reports) > 1 else [out["profile"]]
     except ValueError as e:
         raise UsageError(None, f"--format {args.format}: {e}") from None
+    warnings = out["profile"].warnings
+    if warnings and not getattr(args, "quiet", False):
+        import sys
+
+        print(f"sysscan: warning: the seccomp profile may lack syscalls: {len(warnings)} place(s) the analysis "
+              "cannot see into (a number not known statically, a dlopen of an unknown name, a missing library); "
+              "each is listed in the profile", file=sys.stderr)
     return out

@@ -20,7 +20,7 @@ import json
 import os
 from urllib.parse import quote
 
-from .. import __version__
+from .. import __url__, __version__
 from ..model import Finding, Report
 from .common import SARIF_LEVEL, SECURITY_SEVERITY, sorted_findings
 
@@ -73,7 +73,7 @@ def _descriptor(rid: str, name: str, severity: str, description: str, tags: list
         help_lines.append("References: " + "; ".join(refs) + ".")
     d = {
         "id": rid,
-        "name": "".join(w.capitalize() for w in rid.replace("_", "-").split("-")),
+        "name": _rule_name(rid),
         "shortDescription": {"text": name},
         "fullDescription": {"text": description},
         "help": {"text": "\n".join(help_lines)},
@@ -86,6 +86,14 @@ def _descriptor(rid: str, name: str, severity: str, description: str, tags: list
     for r in urls[:1]:
         d["helpUri"] = r[r.index("http"):] if "http" in r else r
     return d
+
+
+def _rule_name(rid: str) -> str:
+    """SARIF wants `name` to be a readable identifier that differs from the opaque `id` (multitool SARIF1001,
+    compared without case): PascalCase of the id, with "Uses" before a one-word id ("bpf" -> "UsesBpf")."""
+    words = [w for w in rid.replace("_", "-").split("-") if w]
+    name = "".join(w.capitalize() for w in words)
+    return name if name.lower() != rid.lower() else "Uses" + name
 
 
 def _result(f: Finding, rep: Report, artifact_index: int, rule_index: dict[str, int]) -> dict:
@@ -172,7 +180,7 @@ def render_many(reports: list[Report], opts: dict) -> str:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "sysscan", "version": __version__, "semanticVersion": __version__,
-                                "rules": catalogue}},
+                                "informationUri": __url__, "rules": catalogue}},
             "automationDetails": {"id": "sysscan/"},
             "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notes}],
             "artifacts": artifacts,
