@@ -33,6 +33,8 @@ KERNEL_BINARY = "corpus/rules/bin/rules_risky"
 KERNEL_ENV = "SYSSCAN_VMLINUX_61"
 KERNEL_FORMATS = ("json", "sarif", "markdown", "html")
 KERNEL_TAG = "vmlinux-6.1"
+PROFILE_BINARY = "corpus/bin/hello_static"  # a static program: its profile depends on nothing on the host
+PROFILE_FORMATS = ("seccomp", "systemd", "k8s")
 
 
 def build(checking: bool = False) -> dict[str, str]:
@@ -53,12 +55,29 @@ def build(checking: bool = False) -> dict[str, str]:
     for rep in reports:
         for fmt in FORMATS:
             out[f"{rep.binary.name}.{EXTENSIONS[fmt]}"] = render_all([rep], fmt, opts)
+    out.update(build_profiles())
     out["corpus.sarif"] = render_all(reports, "sarif", opts)
     out["corpus.html"] = render_all(reports, "html", opts)
     vmlinux = os.environ.get(KERNEL_ENV)
     if vmlinux:
         out.update(build_kernel(vmlinux, opts, checking))
     return out
+
+
+def build_profiles() -> dict[str, str]:
+    """The seccomp profile of PROFILE_BINARY in each profile format, as `sysscan FILE -f seccomp,systemd,k8s`."""
+    from analyzer.render import EXTENSIONS, render_profile
+    from analyzer.run.pipeline import scan_file
+    from analyzer.seccomp import build_profile
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        rep = scan_file(PROFILE_BINARY)
+    finally:
+        os.chdir(cwd)
+    profile = build_profile([rep])
+    return {f"{rep.binary.name}.{EXTENSIONS[f]}": render_profile(f, profile, rep.binary.name) for f in PROFILE_FORMATS}
 
 
 def committed_kernel_sha256() -> str | None:

@@ -292,3 +292,33 @@ def test_cli_refuses_a_profile_without_the_surface():
     r = cli("/usr/bin/ls", "--no-surface", "-f", "seccomp")
     assert r.returncode == 2 and r.stdout == "" and len(r.stderr.strip().splitlines()) == 1
     assert "no surface" in r.stderr and "Traceback" not in r.stderr
+
+
+def _spec_validator():
+    """The OCI runtime-spec's `linux.seccomp` schema (tests/data/runtime-spec, with its source and licence), its
+    references to defs.json and defs-linux.json resolved locally."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    docs = {n: json.loads((SPEC / n).read_text()) for n in ("config-linux.json", "defs-linux.json", "defs.json")}
+    registry = Registry().with_resources((n, Resource.from_contents(d, default_specification=DRAFT4))
+                                         for n, d in docs.items())
+    schema = {"$ref": "config-linux.json#/linux/properties/seccomp"}
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+def test_oci_profile_validates_against_the_runtime_spec_schema():
+    v = _spec_validator()
+    assert list(v.iter_errors({"defaultAction": "SCMP_ACT_BOGUS"}))  # the schema does check
+    assert list(v.iter_errors({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": [], "action": "x"}]}))
+    root = os.environ.get("SYSSCAN_I386_ROOT")
+    inputs = [["/usr/bin/ls"], ["/usr/bin/sort", "/usr/bin/cat"], [str(ROOT / "corpus/bin/hello_static")]]
+    inputs += [[f"{root}/bin/cat"]] if root else []
+    for paths in inputs:
+        for default in ("errno", "kill", "log"):
+            doc = json.loads(render.render_oci(build_profile([report(p) for p in paths], default)))
+            errors = [e.message for e in v.iter_errors(doc)]
+            assert not errors, (paths, default, errors[:3])
+    filtered = json.loads(render.render_oci(build_profile([report(str(ROOT / "corpus/bin/hello_static"))])))
+    assert any("args" in e for e in filtered["syscalls"])  # the argument filters are in what was validated

@@ -122,8 +122,7 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
         found[("x86_64", execve.nr)] = Rule(abi="x86_64", nr=execve.nr, name="execve", action="allow",
                                             why="the runtime starts the program with execve after it installs the "
                                                 "filter (no program path needs it)")
-    for abi in used:
-        _enosys(abi, found)
+    _enosys(used, found)
     # a profile names syscalls and its architectures pick the numbers: a name allowed in one ABI is allowed in all
     allowed = {r.name for r in found.values() if r.action == "allow"}
     for key in [k for k, r in found.items() if r.action != "allow" and r.name in allowed]:
@@ -152,22 +151,33 @@ def _why(path: list[str], objects: list[str]) -> str:
     return f"{path[0]} -> ... -> {path[-2]} -> {path[-1]}"
 
 
-def _enosys(abi: str, found: dict[tuple[str, int], Rule]) -> None:
-    """clone3 when clone is there; every syscall of the table above the highest one made, when not made."""
-    table = load_table(abi)
-    clone3, clone = table.by_name("clone3"), table.by_name("clone")
-    if clone3 is not None and clone is not None and (abi, clone.nr) in found:
-        found[(abi, clone3.nr)] = Rule(abi=abi, nr=clone3.nr, name="clone3", action="errno", errno=ENOSYS,
-                                       why="answered ENOSYS so the C library falls back to clone, whose flags a "
-                                           "filter can read (clone3 passes them in memory)",
-                                       binaries=(found.get((abi, clone3.nr)) or Rule(abi, 0, "", "")).binaries)
-    made = [nr for (a, nr), r in found.items() if a == abi and r.action == "allow"]
-    top = max(made, default=-1)
-    for e in table:
-        if e.nr > top and (abi, e.nr) not in found:
-            found[(abi, e.nr)] = Rule(abi=abi, nr=e.nr, name=e.name, action="errno", errno=ENOSYS,
-                                      why=f"newer than every syscall the programs make (above {top}): answered "
-                                          "ENOSYS, as by a kernel without it, so a probe falls back")
+def _enosys(used: list[str], found: dict[tuple[str, int], Rule]) -> None:
+    """clone3 when clone is there; a syscall numbered above the highest one the programs make, when not made.
+    A profile names syscalls for all its architectures at once, so a name is answered ENOSYS only when it is above
+    that line in every ABI the programs use that has it."""
+    for abi in used:
+        table = load_table(abi)
+        clone3, clone = table.by_name("clone3"), table.by_name("clone")
+        if clone3 is not None and clone is not None and (abi, clone.nr) in found:
+            made = found.get((abi, clone3.nr))
+            found[(abi, clone3.nr)] = Rule(abi=abi, nr=clone3.nr, name="clone3", action="errno", errno=ENOSYS,
+                                           why="answered ENOSYS so the C library falls back to clone, whose flags "
+                                               "a filter can read (clone3 passes them in memory)",
+                                           binaries=made.binaries if made else [])
+    tops = {abi: max((nr for (a, nr), r in found.items() if a == abi and r.action == "allow"), default=-1)
+            for abi in used}
+    named = {r.name for r in found.values()}
+    newer: dict[str, tuple[str, int]] = {}
+    above: dict[str, bool] = {}
+    for abi in used:
+        for e in load_table(abi):
+            above[e.name] = above.get(e.name, True) and e.nr > tops[abi]
+            newer.setdefault(e.name, (abi, e.nr))
+    for name, (abi, nr) in newer.items():
+        if above[name] and name not in named:
+            found[(abi, nr)] = Rule(abi=abi, nr=nr, name=name, action="errno", errno=ENOSYS,
+                                    why=f"newer than every syscall the programs make (above {tops[abi]} in {abi}): "
+                                        "answered ENOSYS, as by a kernel without it, so a probe falls back")
 
 
 def _collect_args(rep: Report, values: dict) -> None:
