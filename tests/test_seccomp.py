@@ -322,3 +322,14 @@ def test_oci_profile_validates_against_the_runtime_spec_schema():
             assert not errors, (paths, default, errors[:3])
     filtered = json.loads(render.render_oci(build_profile([report(str(ROOT / "corpus/bin/hello_static"))])))
     assert any("args" in e for e in filtered["syscalls"])  # the argument filters are in what was validated
+
+
+def test_systemd_comments_cannot_become_directives():
+    """A saved report is anyone's input: a name with a line break stays inside its comment line."""
+    import copy
+
+    rep = copy.deepcopy(report("/usr/bin/ls"))
+    rep.surface.syscalls[0].path[0] = "evil\nExecStartPre=/bin/sh -c id\n[Service]"
+    text = render.render_systemd(build_profile([rep]))
+    assert not any(line.startswith("ExecStartPre") for line in text.splitlines())
+    assert text.count("[Service]\n") == 1

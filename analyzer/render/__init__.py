@@ -40,7 +40,12 @@ def _html(report: Report, opts: dict) -> str:
 
 def _profile(fmt: str) -> Renderer:
     def render_(report: Report, opts: dict) -> str:
-        return render_profile(fmt, opts["profile"], report.binary.name)
+        profile = opts.get("profile")
+        if profile is None:  # called for one report alone: its own profile, derived from its surface
+            from ..seccomp import build_profile
+
+            profile = build_profile([report])
+        return render_profile(fmt, profile, report.binary.name)
     return render_
 
 

@@ -129,11 +129,11 @@ def render_systemd(p: Profile) -> str:
     ENOSYS for newer syscalls is systemd's own (it answers syscalls it does not know with ENOSYS)."""
     allowed = sorted({r.name for r in p.rules if r.action == "allow"} |
                      {r.name for r in p.rules if r.action == "errno" and r.name == "clone3" and r.binaries})
-    lines = [f"# {line}" for line in _header(p)]
+    lines = [f"# {_one_line(line)}" for line in _header(p)]
     lines.append("# argument filters are not expressible here: each syscall is allowed whole")
     for r in p.rules:
         if r.action == "allow" or r.name in allowed:
-            lines.append(f"#   {r.name}: {_comment(r)}")
+            lines.append(f"#   {r.name}: {_one_line(_comment(r))}")
     lines.append("[Service]")
     native = p.abis == ["x86_64"]
     lines.append("SystemCallArchitectures=" + ("native" if native else " ".join(_systemd_arch(a) for a in p.abis)))
@@ -145,6 +145,14 @@ def render_systemd(p: Profile) -> str:
         if p.default_action == "errno":
             lines.append(f"SystemCallErrorNumber={ERRNO_NAMES.get(p.default_errno, p.default_errno)}")
     return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    """A comment line stays one line: a name with a line break (a saved report from anyone) must not become a
+    directive of the unit."""
+    from ..textsafe import escape_controls
+
+    return escape_controls(text)  # newline and carriage return included
 
 
 def _systemd_arch(abi: str) -> str:
