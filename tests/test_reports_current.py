@@ -21,7 +21,8 @@ def test_sample_reports_are_current():
     files = gen.build(checking=True)
     bad = gen.stale(files)
     assert not bad, f"reports/ is not current: {bad}; run: python reports/generate.py"
-    assert {n.rsplit(".", 1)[1] for n in files} == {"txt", "json", "sarif", "md", "html"}
+    assert {n.rsplit(".", 1)[1] for n in files} == {"txt", "json", "sarif", "md", "html", "conf", "yaml"}
+    assert {n for n in files if ".seccomp." in n} == {f"hello_static.seccomp.{x}" for x in ("json", "conf", "yaml")}
 
 
 def test_sample_sarif_is_valid():
