@@ -14,7 +14,7 @@ from typing import Any
 
 from . import __version__
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 """A finding's severity, least to most severe (rules' `severity`, `--fail-on`)."""
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # info 0 .. critical 4
@@ -222,6 +222,18 @@ class SurfaceObject:
 
 
 @dataclass
+class SurfaceArg:
+    """The values one argument of a surface syscall can have, over every reachable place that makes it: known only
+    when known at each (at the site, or at every call of the library function that passes it on)."""
+
+    index: int
+    param: str  # the kernel's parameter name
+    values: list[int] = hexfield(default_factory=list)
+    status: str = "unresolved"  # "resolved" | "unresolved"
+    reason: str = ""  # why not known, when unresolved (one place that does not pin it)
+
+
+@dataclass
 class SurfaceSyscall:
     """A syscall the program can make, with one shortest path from an entry point to a place that makes it."""
 
@@ -235,6 +247,7 @@ class SurfaceSyscall:
     via_function: str | None = None
     handler: str | None = None  # with --vmlinux
     enosys: bool = False
+    args: list[SurfaceArg] = field(default_factory=list)  # the argument a seccomp filter could test, if any
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..model import Report
+from ..surface.summary import FILTERED_ARGS
 from ..syscalls import load_table
 
 DEFAULT_ACTIONS = ("errno", "kill", "log")
@@ -40,7 +41,9 @@ ARG_FILTERS: dict[str, tuple[int, str]] = {
     "clone": (0, "no-new-namespaces"),  # the flags: only "no CLONE_NEW* bit"
 }
 """Syscall name -> (argument index, kind of filter). "eq": one allowed value each; a 32-bit parameter is compared
-on its low 32 bits (the upper half of the register is not defined by the ABI)."""
+on its low 32 bits (the upper half of the register is not defined by the ABI). The argument is the one whose
+values the surface keeps (surface.summary.FILTERED_ARGS)."""
+assert all(FILTERED_ARGS[n] == i for n, (i, _k) in ARG_FILTERS.items()) and set(FILTERED_ARGS) == set(ARG_FILTERS)
 
 
 @dataclass
@@ -181,30 +184,19 @@ def _enosys(used: list[str], found: dict[tuple[str, int], Rule]) -> None:
 
 
 def _collect_args(rep: Report, values: dict) -> None:
-    """Per (abi, nr): the known values of each filterable argument over the program's reachable raw sites. The
-    surface keeps no argument values for library sites yet: a syscall made there is marked unknown (None)."""
-    own = {}
-    for site in rep.sites:
-        for ref in site.syscalls:
-            if ref.name not in ARG_FILTERS:
-                continue
-            idx = ARG_FILTERS[ref.name][0]
-            arg = site.args[idx] if idx < len(site.args) else None
-            known = arg is not None and arg.status == "resolved" and arg.values
-            own.setdefault((ref.abi, ref.nr), []).append(set(arg.values) if known else None)
+    """Per (abi, nr): the surface's values of the filterable argument, merged over reports (unknown in one report:
+    unknown in the profile). A report from before the surface kept them has none: unknown."""
     for s in rep.surface.syscalls:
         if s.name not in ARG_FILTERS:
             continue
-        key = (s.abi, s.nr)
         idx = ARG_FILTERS[s.name][0]
-        slot = values.setdefault(key, {})
-        mine = own.get(key, [])
-        wrapped = any(ref.abi == s.abi and ref.nr == s.nr for w in rep.wrapper_calls for ref in w.syscalls)
-        only_own = bool(mine) and not wrapped and s.sites <= len(mine) and s.objects == [rep.binary.name]
-        if not only_own or any(v is None for v in mine):
+        slot = values.setdefault((s.abi, s.nr), {})
+        arg = next((a for a in s.args if a.index == idx), None)
+        if arg is None or arg.status != "resolved" or not arg.values:
             slot[idx] = None
+            slot.setdefault("why", arg.reason if arg is not None else "not in the report")
         elif slot.get(idx, set()) is not None:
-            slot[idx] = set().union(slot.get(idx) or set(), *mine)
+            slot[idx] = set(slot.get(idx) or set()) | set(arg.values)
 
 
 def _arg_filter(r: Rule, slot: dict[int, set[int] | None] | None) -> None:
@@ -212,8 +204,8 @@ def _arg_filter(r: Rule, slot: dict[int, set[int] | None] | None) -> None:
     vals = (slot or {}).get(idx)
     param = _param(r.abi, r.name, idx)
     if not vals:
-        r.args_note = (f"{param} is not known at every site that can make it (made in a library, or from a value "
-                       "not known statically): allowed whole")
+        why = (slot or {}).get("why") or "not known"
+        r.args_note = f"{param} is not known everywhere it is made ({why}): allowed whole"
         return
     if kind == "no-new-namespaces":
         if any(v & CLONE_NEW_FLAGS for v in vals):

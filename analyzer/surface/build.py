@@ -17,7 +17,7 @@ from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
 from .reach import Node, walk
-from .summary import KIND, LOADER_CALLS, ObjectSummary, summarize_object
+from .summary import ARG_CALLEES, ARG_REGS, FILTERED_ARGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
 
 EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
 MAX_DLOPEN = 64
@@ -31,6 +31,8 @@ class Facts:
 
     params: dict[int, str] = field(default_factory=dict)
     loader_args: dict[int, str | None] = field(default_factory=dict)
+    arg_params: dict[int, dict[int, str]] = field(default_factory=dict)  # site -> {arg index: entry register}
+    arg_calls: dict[int, dict[str, list[int] | None]] = field(default_factory=dict)  # call -> {register: values}
 
 
 def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
@@ -40,7 +42,64 @@ def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
         f.params = _wrapper_params(lb, engine, sites)
     with contextlib.suppress(BudgetExceeded, Exception):
         f.loader_args = _loader_args(lb, engine)
+    with contextlib.suppress(BudgetExceeded, Exception):
+        f.arg_params = _arg_params(lb, engine, sites)
+    with contextlib.suppress(BudgetExceeded, Exception):
+        f.arg_calls = _arg_calls(lb, engine)
     return f
+
+
+def _arg_params(lb, engine, sites) -> dict[int, dict[int, str]]:
+    """Site -> {index: register} for a FILTERED_ARGS argument not known at the site that is exactly an entry
+    register of its exported function (glibc's socket(): the family is rdi): known then at the callers."""
+    from ..values.atoms import EntryReg
+    from ..values.local import AnalysisBound
+
+    starts = set(lb.exports.values())
+    out: dict[int, dict[int, str]] = {}
+    for site in sites:
+        wanted = {FILTERED_ARGS[r.name] for r in site.syscalls if r.name in FILTERED_ARGS}
+        fn = lb.function_at(site.address) if wanted else None
+        if fn is None or fn.start not in starts:
+            continue
+        try:
+            state = engine.flow(fn.start, fn.end, fn.name, site.address).state_before(site.address)
+        except AnalysisBound:
+            continue
+        for idx in sorted(wanted):
+            arg = site.args[idx] if idx < len(site.args) else None
+            if state is None or arg is None or arg.status == "resolved":
+                continue
+            atoms = list(state.get(arg.register))
+            if len(atoms) == 1 and isinstance(atoms[0], EntryReg):
+                out.setdefault(site.address, {})[idx] = atoms[0].reg
+    return out
+
+
+def _arg_calls(lb, engine) -> dict[int, dict[str, list[int] | None]]:
+    """Call of an ARG_CALLEES import -> the values of the argument registers there (None: not all known)."""
+    from ..program.calls import import_stubs
+    from ..values.atoms import EntryReg
+    from ..values.interproc import value_at_call
+    from ..values.wrappers import Interproc
+
+    stubs = {a: n for a, n in import_stubs(lb).items() if n in ARG_CALLEES}
+    if not stubs or lb.bits != 64:
+        return {}
+    if engine.interproc is None:
+        engine.interproc = Interproc(lb, engine)
+    ip = engine.interproc
+    mask = (1 << lb.bits) - 1
+    out: dict[int, dict[str, list[int] | None]] = {}
+    for stub, _name in sorted(stubs.items()):
+        for cs in ip.index.callers(stub):
+            regs: dict[str, list[int] | None] = {}
+            for reg in ARG_REGS:
+                v = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask,
+                                     3)
+                regs[reg] = sorted(v.constants) if v.status == "resolved" and v.constants else None
+            out[cs.address] = regs
+    return out
 
 
 def _wrapper_params(lb, engine, sites) -> dict[int, str]:
@@ -147,7 +206,8 @@ def _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived
         report = SimpleNamespace(sites=sites, wrapper_calls=calls)
     else:
         notes = []
-    s = summarize_object(lb, report, (facts or Facts()).params, (facts or Facts()).loader_args)
+    f = facts or Facts()
+    s = summarize_object(lb, report, f.params, f.loader_args, f.arg_params, f.arg_calls)
     s.notes = sorted(set(s.notes) | {n if "time budget" not in n else "time budget exhausted" for n in notes})
     if use_cache and not any("time budget" in n for n in notes):
         derived_put(KIND, lb.sha256, s.to_doc())
@@ -214,6 +274,18 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         e["objects"].add(names[obj])
         e["sites"] += 1
 
+    argv: dict[tuple[str, int], dict] = {}  # (abi, nr) -> {"values": set, "unknown": reason or None}
+
+    def note_arg(abi: str, nr: int, known: set[int] | None, reason: str) -> None:
+        name = name_syscall(abi, nr).name
+        if name not in FILTERED_ARGS:
+            return
+        e = argv.setdefault((abi, nr), {"values": set(), "unknown": None})
+        if known is None:
+            e["unknown"] = e["unknown"] or reason
+        else:
+            e["values"] |= known
+
     called_wrappers = {w.callee for i, s in enumerate(summaries) for w in s.wrapper_calls if (i, w.node) in r.parent}
     for i, s in enumerate(summaries):
         reached = [a for a in s.names if (i, a) in r.parent]
@@ -229,6 +301,9 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             where = f"{site.instruction} at {site.address:#x} in {names[i]}"
             for nr in site.numbers:
                 add(site.abi, nr, i, node, f"syscall {nr} {_nm(site.abi, nr)}: {where}")
+                idx = FILTERED_ARGS.get(_nm(site.abi, nr))
+                if idx is not None:
+                    note_arg(site.abi, nr, *_site_arg(site, idx, i, summaries, r, where))
             if site.status != "resolved":
                 if (site.param and s.names.get(site.node) in called_wrappers
                         and not _reached_from_elsewhere(r, node, summaries)):
@@ -247,6 +322,7 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             wabi = native_abi(s.bits).name
             for nr in w.numbers:
                 add(wabi, nr, i, node, f"syscall {nr} {_nm(wabi, nr)}: {where}")
+                note_arg(wabi, nr, None, f"made through {where}: its arguments are not read")
             if w.status != "resolved":
                 out.open_ends.append(model.OpenEnd("unknown-number", names[i], f"{w.callee}() with a number not "
                                                    "fully known: " + "; ".join(w.reasons[:2]), w.address,
@@ -272,7 +348,8 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         path = e["path"]
         out.syscalls.append(model.SurfaceSyscall(abi=ref.abi, nr=nr, name=ref.name, objects=sorted(e["objects"]),
                                                  sites=e["sites"], path=path, via=e["via"],
-                                                 via_function=e["via_function"]))
+                                                 via_function=e["via_function"],
+                                                 args=_surface_args(ref, argv.get((abi, nr)))))
         if (abi, nr) in EXEC_SYSCALLS:
             out.open_ends.append(model.OpenEnd("execve", ", ".join(sorted(e["objects"])), f"{ref.name} runs another "
                                                "program: its syscalls are its own, not in this surface",
@@ -353,6 +430,64 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
                     queue.append(n)
         todo += [(n, a2, l2) for n in range(j, len(summaries)) for a2, _n, _c, l2 in summaries[n].loader_calls
                  if l2]
+
+
+def _surface_args(ref: model.SyscallRef, e: dict | None) -> list[model.SurfaceArg]:
+    if e is None or ref.name not in FILTERED_ARGS:
+        return []
+    idx = FILTERED_ARGS[ref.name]
+    param = ref.params[idx].split()[-1].lstrip("*") if idx < len(ref.params) else f"arg{idx}"
+    if e["unknown"] is not None or not e["values"]:
+        return [model.SurfaceArg(idx, param, [], "unresolved", e["unknown"] or "no value seen")]
+    return [model.SurfaceArg(idx, param, sorted(e["values"]), "resolved", "")]
+
+
+def _site_arg(site, idx: int, i: int, summaries, r, where: str) -> tuple[set[int] | None, str]:
+    """The values of argument `idx` at a reachable site: its own when known; else, when it is its exported
+    function's entry register and that function is entered only by calls whose registers were read, theirs."""
+    entry = next((a for a in site.args if a[0] == idx), None)
+    if entry is None:
+        return None, f"not recorded at {where}"
+    _idx, values, reg = entry
+    if values is not None:
+        return set(values), ""
+    if reg is None:
+        return None, f"not known at {where}"
+    return _values_at_calls(i, site.node, reg, summaries, r, where)
+
+
+def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tuple[set[int] | None, str]:
+    """Every way into function (j, w) is a read call of one of its exported names: the union of `reg` there."""
+    aliases = {n for n, a in summaries[j].exports.items() if a == w}
+    fn = summaries[j].names.get(w) or f"sub_{w:x}"
+    node = (j, w)
+    if not aliases or r.parent.get(node) is None:
+        return None, f"{fn} is entered other than by calls ({'an entry point or a pointer' if aliases else 'not exported'}), {where}"
+    if any(w in ts and (j, src) in r.parent for src, ts in summaries[j].edges.items()):
+        return None, f"{fn} is called inside its own object, {where}"
+    if any(w in ts and (j, ~c) in r.parent for c, ts in summaries[j].chunk_ptrs.items()):
+        return None, f"{fn}'s address is stored in data, {where}"
+    values: set[int] = set()
+    for i, s in enumerate(summaries):
+        if any(set(names) & aliases for c, names in s.chunk_imports.items()) or set(s.data_imports) & aliases:
+            return None, f"{fn}'s address is stored in data of {_name(s.path)}, {where}"
+        read = {}
+        for addr, node_a, callee, regs in s.arg_calls:
+            if callee in aliases:
+                read.setdefault(node_a, []).append(regs)
+        for src, names in s.calls_out.items():
+            if not (set(names) & aliases) or (i, src) not in r.parent:
+                continue
+            calls = read.get(src)
+            if not calls or any(c is None for c in calls):
+                return None, f"a call of {fn} in {_name(s.path)} ({s.names.get(src) or hex(src)}) is not read"
+            for regs in calls:
+                got = dict(regs).get(reg)
+                if got is None:
+                    return None, f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} " \
+                                 f"({_name(s.path)})"
+                values |= set(got)
+    return (values, "") if values else (None, f"no read call of {fn}, {where}")
 
 
 def _reached_from_elsewhere(r, node: Node, summaries) -> bool:

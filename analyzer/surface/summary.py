@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..program.calls import plt_stubs
 
-FORMAT = 4
+FORMAT = 5
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -44,6 +44,15 @@ VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-
     "__vdso_getrandom": ("getrandom", "__getrandom", "arc4random", "arc4random_buf", "arc4random_uniform"),
 }
 LOADER_CALLS = ("dlopen", "dlmopen")
+FILTERED_ARGS: dict[str, int] = {"socket": 0, "socketpair": 0, "personality": 0, "prctl": 0, "arch_prctl": 0,
+                                 "ioctl": 1, "clone": 0}
+"""Syscall name -> the argument a seccomp filter can usefully test (the family, the option, the request, the
+flags): the surface keeps its values at each site, and at calls to the library functions that pass it on."""
+ARG_CALLEES = ("socket", "__socket", "socketpair", "ioctl", "__ioctl", "prctl", "__prctl", "personality",
+               "arch_prctl", "__arch_prctl", "clone", "__clone")
+"""Imported functions whose argument values are read at every call (a library's function that passes its own
+parameter to one of FILTERED_ARGS is recognised from its site; these are only the names looked at)."""
+ARG_REGS = ("rdi", "rsi", "rdx")
 MAX_OPEN_REASONS = 3
 EXACT_SOURCES = ("symbol", "eh_frame")
 
@@ -58,6 +67,9 @@ class SiteFact:
     status: str  # "resolved" | "partial" | "unresolved"
     reasons: list[str] = field(default_factory=list)
     param: str | None = None  # the register its function takes the number in (an exported wrapper: syscall())
+    args: list = field(default_factory=list)
+    """[index, values or None, register or None] for the FILTERED_ARGS argument of its syscall: the values when
+    known here, else the entry register of its (exported) function the value comes from, if it is one."""
 
 
 @dataclass
@@ -89,6 +101,9 @@ class ObjectSummary:
     loader_calls: list[tuple[int, int, str, str | None]] = field(default_factory=list)
     """(call address, node, callee, constant library name or None) of each dlopen-like call."""
     vdso: dict[str, str] = field(default_factory=dict)  # vDSO function looked up by name -> fallback syscall
+    arg_calls: list = field(default_factory=list)
+    """[call address, node, callee, [[register, values or None], ...] or None] for every call to (or address taken
+    of) an ARG_CALLEES import: None when that call's registers were not read."""
     data_refs: dict[int, list[int]] = field(default_factory=dict)  # node -> data chunks its code refers to
     chunk_ptrs: dict[int, list[int]] = field(default_factory=dict)  # chunk -> functions whose address it holds
     chunk_data: dict[int, list[int]] = field(default_factory=dict)  # chunk -> chunks whose address it holds
@@ -115,13 +130,16 @@ class ObjectSummary:
         d["sites"] = [SiteFact(**s) for s in d["sites"]]
         d["wrapper_calls"] = [WrapperCallFact(**w) for w in d["wrapper_calls"]]
         d["loader_calls"] = [tuple(x) for x in d["loader_calls"]]
+        d["arg_calls"] = [[a, n, c, [tuple(x) for x in v] if v is not None else None] for a, n, c, v in d["arg_calls"]]
         return cls(**d)
 
 
-def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None]) -> ObjectSummary:
+def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None],
+                     arg_params: dict | None = None, arg_calls: dict | None = None) -> ObjectSummary:
     """The summary of one object from its program model `lb` and its site report (`report.sites`,
     `report.wrapper_calls`); `wrapper_params`: exported function start -> the register it takes a number in;
-    `loader_args`: dlopen call address -> the constant name passed (None: computed).
+    `loader_args`: dlopen call address -> the constant name passed (None: computed); `arg_params`: site address ->
+    {argument index: entry register}; `arg_calls`: call address -> {register: values or None} at ARG_CALLEES calls.
 
     The nodes partition the code: every known function start, plus every address code calls or takes and every
     code address stored in data, plus the start the site stage found for a site no function holds. A node runs to
@@ -220,6 +238,9 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
             continue
         src = node_of(src_addr)
         kind, t = kind_target
+        if kind == "import" and t in ARG_CALLEES and src is not None:
+            known = (arg_calls or {}).get(src_addr) if how in ("call", "jump", "slot") else None
+            s.arg_calls.append([src_addr, src, t, sorted(known.items()) if known is not None else None])
         if kind == "local":
             if t is None or t not in start_set:
                 continue
@@ -261,7 +282,8 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
                                          "calls it")
         param = wrapper_params.get(node)
         s.sites.append(SiteFact(site.address, node, site.instruction, site.abi, sorted(site.number.values),
-                                site.number.status, list(site.number.reasons[:MAX_OPEN_REASONS]), param))
+                                site.number.status, list(site.number.reasons[:MAX_OPEN_REASONS]), param,
+                                _site_args(site, (arg_params or {}).get(site.address, {}))))
     for w in report.wrapper_calls:
         node = node_of(w.call_site)
         if node is None:
@@ -295,6 +317,16 @@ RIP_PATTERNS = (  # 64-bit code only
     (rb"[\x48\x4c][\x8d\x8b]", 3, 7, "<i", "taken", True),  # lea/mov disp32(%rip),%reg
 )
 ABSOLUTE = re.compile(rb"[\xb8-\xbf\x68]|\xc7[\xc0-\xc7]")  # mov $imm32,%r32 / push $imm32 / movl $imm32,%r
+
+
+def _site_args(site, params: dict[int, str]) -> list:
+    """[index, values or None, register or None] per FILTERED_ARGS argument of the site's syscalls."""
+    out = []
+    for idx in sorted({FILTERED_ARGS[ref.name] for ref in site.syscalls if ref.name in FILTERED_ARGS}):
+        arg = site.args[idx] if idx < len(site.args) else None
+        known = arg is not None and arg.status == "resolved" and bool(arg.values)
+        out.append([idx, sorted(arg.values) if known else None, None if known else params.get(idx)])
+    return out
 
 
 def _code_hits(lb) -> list[tuple[int, int, str]]:
