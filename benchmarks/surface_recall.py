@@ -47,7 +47,10 @@ def workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
         "curl": ("/usr/bin/curl", [["-s", f"file://{f}"], ["-s", "-o", f"{tmp}/curl.out", f"file://{f}"]]),
         "openssl": ("/usr/bin/openssl", [["sha256", f], ["rand", "-hex", "16"], ["enc", "-aes-256-cbc", "-pbkdf2",
                                                                                   "-pass", "pass:x", "-in", f,
-                                                                                  "-out", f"{tmp}/enc"]]),
+                                                                                  "-out", f"{tmp}/enc"],
+                                         # a command reached through the program's table of commands, walked
+                                         # from its start (issue 12: the table's second chunk was cut off)
+                                         ["s_client", "-connect", "127.0.0.1:9"]]),
         "ssh-keygen": ("/usr/bin/ssh-keygen", [["-q", "-t", "ed25519", "-N", "", "-f", f"{tmp}/key{os.getpid()}"],
                                                ["-l", "-f", f"{tmp}/key{os.getpid()}.pub"]]),
         "sqlite3": ("/usr/bin/sqlite3", [[f"{tmp}/db.sqlite", "create table t(a); insert into t values(1);"],

@@ -153,18 +153,19 @@ def _names(doc: dict, action: str = "SCMP_ACT_ALLOW") -> set[str]:
 
 
 def test_a_syscall_outside_the_surface_is_denied(tmp_path):
-    """mkdir under ls's profile: ls never makes mkdir/mkdirat, so the profile denies them — EPERM by default,
-    SIGSYS with --seccomp-default kill — and the directory is not made."""
+    """`ln -s` under ls's profile: ls never makes symlink/symlinkat, so the profile denies them — EPERM by default,
+    SIGSYS with --seccomp-default kill — and the link is not made."""
     ls = "/usr/bin/ls"
     doc = json.loads(render.render_oci(build_profile([report(ls)])))
-    assert not _names(doc) & {"mkdir", "mkdirat"}
-    target = tmp_path / "new"
-    r = run(["/usr/bin/mkdir", str(target)], str(tmp_path), profile_file(tmp_path, [ls]))
-    assert r.returncode == 1 and b"Operation not permitted" in r.stderr and not target.exists()
-    r = run(["/usr/bin/mkdir", str(target)], str(tmp_path), profile_file(tmp_path, [ls], default="kill"))
-    assert r.returncode == -signal.SIGSYS and not target.exists()
+    assert not _names(doc) & {"symlink", "symlinkat"}
+    target = tmp_path / "link"
+    r = run(["/usr/bin/ln", "-s", "x", str(target)], str(tmp_path), profile_file(tmp_path, [ls]))
+    assert r.returncode == 1 and b"Operation not permitted" in r.stderr and not os.path.lexists(target)
+    r = run(["/usr/bin/ln", "-s", "x", str(target)], str(tmp_path), profile_file(tmp_path, [ls], default="kill"))
+    assert r.returncode == -signal.SIGSYS and not os.path.lexists(target)
     r = run(["/usr/bin/ls", str(tmp_path)], str(tmp_path), profile_file(tmp_path, [ls], default="kill"))
     assert r.returncode == 0  # and ls itself still runs under the killing profile
+    assert run(["/usr/bin/ln", "-s", "x", str(target)], str(tmp_path)).returncode == 0  # unconfined it works
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is installed by .ci/run")
@@ -333,3 +334,59 @@ def test_systemd_comments_cannot_become_directives():
     text = render.render_systemd(build_profile([rep]))
     assert not any(line.startswith("ExecStartPre") for line in text.splitlines())
     assert text.count("[Service]\n") == 1
+
+
+SOCKET_C = r"""
+#include <stdio.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <string.h>
+int main(void) {
+    int fd = socket(FAMILY, SOCK_STREAM, 0);
+    if (fd < 0) { printf("socket: %s\n", strerror(errno)); return 3; }
+    printf("socket ok\n");
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc builds the two twins")
+def test_an_argument_filter_denies_another_value(tmp_path):
+    """Twins that differ only in socket's family: the AF_UNIX one's profile pins the family (known at the site in
+    its own code; socket() is inlined into no library here: a static program), runs it, and denies the AF_INET
+    twin's socket with EPERM — the rest of the twin's run is the same code, allowed alike."""
+    src = tmp_path / "s.c"
+    src.write_text(SOCKET_C)
+    for fam in ("AF_UNIX", "AF_INET"):
+        subprocess.run(["gcc", "-O1", "-static", f"-DFAMILY={fam}", "-o", str(tmp_path / fam), str(src)], check=True)
+    p = build_profile([report(str(tmp_path / "AF_UNIX"))])
+    sock = next(r for r in p.rules if r.name == "socket")
+    assert [[(c.index, c.op, c.value, c.value_two) for c in alt] for alt in sock.alternatives] == [
+        [(0, "masked_eq", 0xFFFFFFFF, 1)]], sock.args_note
+    prof = profile_file(tmp_path, [str(tmp_path / "AF_UNIX")])
+    ok = run([str(tmp_path / "AF_UNIX")], str(tmp_path), prof)
+    assert (ok.returncode, ok.stdout) == (0, b"socket ok\n")
+    denied = run([str(tmp_path / "AF_INET")], str(tmp_path), prof)
+    assert (denied.returncode, denied.stdout) == (3, b"socket: Operation not permitted\n")
+    assert run([str(tmp_path / "AF_INET")], str(tmp_path)).returncode == 0  # unconfined it works
+
+
+def test_dynamic_programs_get_argument_filters_from_calls_into_libc():
+    """curl's socketpair comes from libcurl's call of glibc's socketpair() with AF_UNIX: pinned across objects."""
+    curl = report("/usr/bin/curl")
+    sp = next(s for s in curl.surface.syscalls if s.name == "socketpair")
+    assert [(a.index, a.status, a.values) for a in sp.args] == [(0, "resolved", [1])]
+    assert "libc.so.6" in sp.objects
+    sock = next(s for s in curl.surface.syscalls if s.name == "socket")
+    assert sock.args[0].status == "unresolved" and sock.args[0].reason  # said why
+
+
+def test_openssl_subcommand_reached_through_its_command_table(tmp_path):
+    """openssl finds `s_client` by walking its table of commands from the start; the surface once cut that table
+    where code took the address of its first name field, and the profile then denied bind/setsockopt. Under the
+    profile the client now fails exactly as unconfined: connection refused, not a denied syscall."""
+    argv = ["/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:9"]
+    a, b = run(argv, str(tmp_path)), run(argv, str(tmp_path), profile_file(tmp_path, ["/usr/bin/openssl"]))
+    assert b.returncode == a.returncode != 0
+    assert b"Connection refused" in a.stderr and b"Connection refused" in b.stderr, b.stderr[-600:]
+    assert b"Operation not permitted" not in b.stderr

@@ -33,6 +33,8 @@ class Facts:
     loader_args: dict[int, str | None] = field(default_factory=dict)
     arg_params: dict[int, dict[int, str]] = field(default_factory=dict)  # site -> {arg index: entry register}
     arg_calls: dict[int, dict[str, list[int] | None]] = field(default_factory=dict)  # call -> {register: values}
+    local_arg_calls: dict[int, tuple[int, dict[str, list[int] | None]]] = field(default_factory=dict)
+    """Call inside the object -> (callee, {register: values}) for callees that pass a parameter on."""
 
 
 def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
@@ -46,21 +48,22 @@ def object_facts(lb, engine, sites: list[model.Site]) -> Facts:
         f.arg_params = _arg_params(lb, engine, sites)
     with contextlib.suppress(BudgetExceeded, Exception):
         f.arg_calls = _arg_calls(lb, engine)
+    with contextlib.suppress(BudgetExceeded, Exception):
+        f.local_arg_calls = _local_arg_calls(lb, engine, sites, f.arg_params)
     return f
 
 
 def _arg_params(lb, engine, sites) -> dict[int, dict[int, str]]:
     """Site -> {index: register} for a FILTERED_ARGS argument not known at the site that is exactly an entry
-    register of its exported function (glibc's socket(): the family is rdi): known then at the callers."""
+    register of its function (glibc's socket(): the family is rdi): known then at the function's callers."""
     from ..values.atoms import EntryReg
     from ..values.local import AnalysisBound
 
-    starts = set(lb.exports.values())
     out: dict[int, dict[int, str]] = {}
     for site in sites:
         wanted = {FILTERED_ARGS[r.name] for r in site.syscalls if r.name in FILTERED_ARGS}
         fn = lb.function_at(site.address) if wanted else None
-        if fn is None or fn.start not in starts:
+        if fn is None or fn.start != site.function_address:
             continue
         try:
             state = engine.flow(fn.start, fn.end, fn.name, site.address).state_before(site.address)
@@ -73,6 +76,35 @@ def _arg_params(lb, engine, sites) -> dict[int, dict[int, str]]:
             atoms = list(state.get(arg.register))
             if len(atoms) == 1 and isinstance(atoms[0], EntryReg):
                 out.setdefault(site.address, {})[idx] = atoms[0].reg
+    return out
+
+
+def _local_arg_calls(lb, engine, sites, arg_params) -> dict[int, tuple[int, dict[str, list[int] | None]]]:
+    """Direct call of a function that passes its parameter to a filterable argument -> (the function, the values
+    of that register at the call, None when not all known)."""
+    from ..values.atoms import EntryReg
+    from ..values.interproc import value_at_call
+    from ..values.wrappers import Interproc
+
+    if lb.bits != 64 or not arg_params:
+        return {}
+    wanted: dict[int, set[str]] = {}
+    for site in sites:
+        if site.address in arg_params:
+            wanted.setdefault(site.function_address, set()).update(arg_params[site.address].values())
+    if engine.interproc is None:
+        engine.interproc = Interproc(lb, engine)
+    ip = engine.interproc
+    mask = (1 << lb.bits) - 1
+    out: dict[int, tuple[int, dict[str, list[int] | None]]] = {}
+    for fstart, regs_wanted in sorted(wanted.items()):
+        for cs in ip.index.callers(fstart):
+            regs: dict[str, list[int] | None] = {}
+            for reg in sorted(regs_wanted):
+                v = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask,
+                                     3)
+                regs[reg] = sorted(v.constants) if v.status == "resolved" and v.constants else None
+            out[cs.address] = (fstart, regs)
     return out
 
 
@@ -207,7 +239,7 @@ def _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived
     else:
         notes = []
     f = facts or Facts()
-    s = summarize_object(lb, report, f.params, f.loader_args, f.arg_params, f.arg_calls)
+    s = summarize_object(lb, report, f.params, f.loader_args, f.arg_params, f.arg_calls, f.local_arg_calls)
     s.notes = sorted(set(s.notes) | {n if "time budget" not in n else "time budget exhausted" for n in notes})
     if use_cache and not any("time budget" in n for n in notes):
         derived_put(KIND, lb.sha256, s.to_doc())
@@ -461,14 +493,32 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
     aliases = {n for n, a in summaries[j].exports.items() if a == w}
     fn = summaries[j].names.get(w) or f"sub_{w:x}"
     node = (j, w)
-    if not aliases or r.parent.get(node) is None:
-        return None, f"{fn} is entered other than by calls ({'an entry point or a pointer' if aliases else 'not exported'}), {where}"
-    if any(w in ts and (j, src) in r.parent for src, ts in summaries[j].edges.items()):
-        return None, f"{fn} is called inside its own object, {where}"
+    if r.parent.get(node) is None:
+        return None, f"{fn} is an entry point (or its address is stored where the loader calls it), {where}"
     if any(w in ts and (j, ~c) in r.parent for c, ts in summaries[j].chunk_ptrs.items()):
         return None, f"{fn}'s address is stored in data, {where}"
     values: set[int] = set()
+    local = f"@{w:x}"
+    inside: dict[int, list] = {}
+    for _addr, node_a, callee, regs in summaries[j].arg_calls:
+        if callee == local:
+            inside.setdefault(node_a, []).append(regs)
+    for src, ts in summaries[j].edges.items():
+        if w not in ts or (j, src) not in r.parent:
+            continue
+        calls = inside.get(src)
+        if not calls or any(c is None for c in calls):
+            return None, f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by a call " \
+                         f"whose registers were read, {where}"
+        for regs in calls:
+            got = dict(regs).get(reg)
+            if got is None:
+                return None, f"{reg} is not known at a call of {fn} in {summaries[j].names.get(src) or hex(src)}, " \
+                             f"{where}"
+            values |= set(got)
     for i, s in enumerate(summaries):
+        if not aliases:
+            break
         if any(set(names) & aliases for c, names in s.chunk_imports.items()) or set(s.data_imports) & aliases:
             return None, f"{fn}'s address is stored in data of {_name(s.path)}, {where}"
         read = {}

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..program.calls import plt_stubs
 
-FORMAT = 5
+FORMAT = 6
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -135,11 +135,14 @@ class ObjectSummary:
 
 
 def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None],
-                     arg_params: dict | None = None, arg_calls: dict | None = None) -> ObjectSummary:
+                     arg_params: dict | None = None, arg_calls: dict | None = None,
+                     local_arg_calls: dict | None = None) -> ObjectSummary:
     """The summary of one object from its program model `lb` and its site report (`report.sites`,
     `report.wrapper_calls`); `wrapper_params`: exported function start -> the register it takes a number in;
     `loader_args`: dlopen call address -> the constant name passed (None: computed); `arg_params`: site address ->
-    {argument index: entry register}; `arg_calls`: call address -> {register: values or None} at ARG_CALLEES calls.
+    {argument index: entry register}; `arg_calls`: call address -> {register: values or None} at ARG_CALLEES calls;
+    `local_arg_calls`: call address -> (callee, {register: values or None}) for callees here that pass a parameter
+    on (every transfer to such a callee is then recorded, read or not, as callee "@<hex start>").
 
     The nodes partition the code: every known function start, plus every address code calls or takes and every
     code address stored in data, plus the start the site stage found for a site no function holds. A node runs to
@@ -217,6 +220,7 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         t = starts[k]
         if t in extra and node_of(t - 1) == starts[k - 1]:
             s.edges.setdefault(starts[k - 1], []).append(t)
+    local_targets = {site.function_address for site in report.sites if (arg_params or {}).get(site.address)}
     refs: list[tuple[int, int]] = []  # (code address, data address it forms)
     for src_addr, target, how in hits:
         if how == "taken" and target not in start_set and in_data(target) and target not in lb.got_symbols:
@@ -238,6 +242,10 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
             continue
         src = node_of(src_addr)
         kind, t = kind_target
+        if kind == "local" and t in local_targets and src is not None:
+            got = (local_arg_calls or {}).get(src_addr)
+            known = got[1] if got is not None and got[0] == t == target and how in ("call", "jump", "slot") else None
+            s.arg_calls.append([src_addr, src, f"@{t:x}", sorted(known.items()) if known is not None else None])
         if kind == "import" and t in ARG_CALLEES and src is not None:
             known = (arg_calls or {}).get(src_addr) if how in ("call", "jump", "slot") else None
             s.arg_calls.append([src_addr, src, t, sorted(known.items()) if known is not None else None])
@@ -388,6 +396,17 @@ def _data_chunks(lb, s: ObjectSummary, start_set: set[int], refs: list[tuple[int
         j = bisect_right(cuts, a) - 1
         return cuts[j] if j >= 0 else a
 
+    # A cut that only code or a pointer makes (not a section, a sized symbol or an init array) may fall inside one
+    # object: `lea table+8` for the field of an array's first element, while the array is walked from its start.
+    # The walk goes on into the next chunk, so a chunk keeps the one after such a cut live.
+    hard = {a for a, _ in lb.sections} | {e for _, e in lb.sections} | set(var_starts) | \
+        {e for _, e in lb.variables} | {a for a, _ in lb.init_arrays} | {e for _, e in lb.init_arrays} | \
+        {r.start for r in lb.memory.regions if not r.executable}
+    for k in range(1, len(cuts)):
+        if cuts[k] not in hard and in_data(cuts[k]) and chunk(cuts[k]) == cuts[k]:
+            prev = chunk(cuts[k] - 1)
+            if prev != cuts[k]:
+                s.chunk_data.setdefault(prev, []).append(cuts[k])
     for src, t in refs:
         n = node_of(src)
         c = chunk(t)
