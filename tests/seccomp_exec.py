@@ -6,7 +6,8 @@
 (defaultAction/defaultErrnoRet, architectures, each entry's action, errnoRet and args), loaded with
 no_new_privs, then the program is exec'd: from then on every syscall it makes goes through the filter. As runc
 does, a syscall numbered above the highest one the profile names (per architecture) is answered ENOSYS: a kernel's
-newer syscalls look absent, not forbidden. Exit 111 with a message when the profile cannot be loaded.
+newer syscalls look absent, not forbidden (on the native architecture: a rule by number cannot be given to one
+architecture of a multi-architecture filter here). Exit 111 with a message when the profile cannot be loaded.
 
 Test tooling only: sysscan itself never runs what it analyses.
 """
@@ -59,11 +60,15 @@ def build(doc: dict) -> seccomp.SyscallFilter:
                 except ValueError:
                     pass
             f.add_rule(act, name, *args)
+    if doc["defaultAction"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"):
+        return f  # runc adds its ENOSYS stub only where the default would deny
     for a in arches:  # runc: numbers above the highest named one are ENOSYS
+        if not _native(a):  # a rule by number applies to every architecture of the filter: the native one only
+            continue
         top = max((n for n in named[int(a)] if n >= 0), default=-1)
         for nr in range(top + 1, MAX_NR):
             try:
-                f.add_rule_exactly(seccomp.ERRNO(ENOSYS), _for_arch(a, nr))
+                f.add_rule_exactly(seccomp.ERRNO(ENOSYS), nr)
             except (ValueError, RuntimeError, OSError):
                 pass
     return f
@@ -72,14 +77,6 @@ def build(doc: dict) -> seccomp.SyscallFilter:
 def _native(arch) -> bool:
     """libseccomp's Arch constants are signed, system_arch() is not."""
     return int(arch) & 0xFFFFFFFF == seccomp.system_arch() & 0xFFFFFFFF
-
-
-def _for_arch(arch, nr: int):
-    """The syscall as a name libseccomp resolves for every architecture of the filter: numbers on a foreign
-    architecture cannot be given directly, so resolve the number to its name there."""
-    if _native(arch):
-        return nr
-    return seccomp.resolve_syscall(arch, nr).decode()
 
 
 def main(argv: list[str]) -> int:

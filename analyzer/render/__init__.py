@@ -86,8 +86,15 @@ def render_all(reports: list[Report], fmt: str, opts: dict | None = None) -> str
     import json as _json_mod
 
     opts = opts or {}
-    if fmt in PROFILE_FORMATS:  # one profile for all the inputs: their union
-        return render_profile(fmt, opts["profile"], reports[0].binary.name if len(reports) == 1 else "sysscan")
+    if fmt in PROFILE_FORMATS:  # one profile for all the inputs: their union (none when every input failed)
+        if not reports:
+            return ""
+        profile = opts.get("profile")
+        if profile is None:
+            from ..seccomp import build_profile
+
+            profile = build_profile(reports)
+        return render_profile(fmt, profile, reports[0].binary.name if len(reports) == 1 else "sysscan")
     agg = opts.get("aggregate")
     if fmt == "json" and (len(reports) > 1 or agg is not None):
         doc = {"reports": [r.to_dict() for r in reports]}

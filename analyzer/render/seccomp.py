@@ -36,7 +36,7 @@ def _entries(p: Profile, comments: bool) -> list[dict]:
         done.add(r.name)
         same = by_name[r.name]
         # one name in two ABIs: filtered only if filtered in both (the union of the alternatives)
-        alts = [] if any(not x.alternatives for x in same) else [a for x in same for a in x.alternatives]
+        alts = [] if any(not x.alternatives for x in same) else _unique([a for x in same for a in x.alternatives])
         for alt in (alts or [[]]):
             e: dict = {"names": [r.name], "action": "SCMP_ACT_ALLOW" if r.action == "allow" else "SCMP_ACT_ERRNO"}
             if r.action != "allow":
@@ -46,6 +46,14 @@ def _entries(p: Profile, comments: bool) -> list[dict]:
             if comments:
                 e["comment"] = "; ".join(_comment(x) for x in same)
             out.append(e)
+    return out
+
+
+def _unique(alts: list[list[Cond]]) -> list[list[Cond]]:
+    out: list[list[Cond]] = []
+    for a in alts:
+        if a not in out:
+            out.append(a)
     return out
 
 
@@ -101,6 +109,7 @@ def render_k8s(p: Profile, name: str) -> str:
     import yaml
 
     spec = oci(p)
+    spec.pop("defaultErrnoRet", None)  # not a field of the operator's v1beta1 CRD (EPERM is its default anyway)
     spec["syscalls"] = _entries(p, comments=False)
     doc = {
         "apiVersion": "security-profiles-operator.x-k8s.io/v1beta1",
@@ -119,7 +128,7 @@ def render_k8s(p: Profile, name: str) -> str:
 
 def k8s_name(name: str) -> str:
     """A DNS-1123 subdomain from a binary's name: lower case, [a-z0-9.-], alphanumeric at both ends."""
-    s = re.sub(r"[^a-z0-9.-]+", "-", name.lower()).strip("-.")[:240]
+    s = re.sub(r"[^a-z0-9.-]+", "-", name.lower())[:240].strip("-.")
     return s or "sysscan"
 
 

@@ -2,10 +2,12 @@
 the path that reaches it; the rest get the default action. The details that break real profiles are decided here,
 once, for every output format:
 
-- `clone3` is answered ENOSYS (never EPERM) when the surface also has `clone`: glibc then falls back to `clone`,
-  whose flags a filter can read (clone3 keeps them in memory, out of seccomp's reach);
+- `clone3` is answered ENOSYS (never EPERM) when the surface also has `clone` and only the C library makes clone3:
+  glibc then falls back to `clone`, whose flags a filter can read (clone3 keeps them in memory, out of seccomp's
+  reach); a clone3 made elsewhere (`syscall(SYS_clone3)`, maybe with no fallback) stays allowed;
 - syscalls of the table numbered above the highest one a program can make are answered ENOSYS, as runc does for
-  syscalls newer than a profile: a newer C library probes them and falls back on ENOSYS, never on EPERM;
+  syscalls newer than a profile: a newer C library probes them and falls back on ENOSYS, never on EPERM (with
+  `--seccomp-default log` nothing is answered: the run logs what it would deny);
 - `execve` is allowed on x86-64 even when the programs never call it: the runtime (runc, systemd, our loader) starts
   the program with it after installing the filter;
 - an argument filter is emitted only where every reachable site's value is known (`ARG_FILTERS`); otherwise the
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..model import Report
-from ..surface.summary import FILTERED_ARGS
 from ..syscalls import load_table
+from ..syscalls.filters import FILTERED_ARGS
 
 DEFAULT_ACTIONS = ("errno", "kill", "log")
 EPERM, ENOSYS = 1, 38
@@ -70,6 +72,7 @@ class Rule:
     binaries: list[str] = field(default_factory=list)
     alternatives: list[list[Cond]] = field(default_factory=list)  # allowed when one alternative holds; [] = always
     args_note: str | None = None  # why a filterable argument was not filtered
+    libc_only: bool = True  # made only by a C library (or a static program's own copy of one): its fallbacks apply
 
 
 @dataclass
@@ -117,6 +120,8 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
                 r = found[key] = Rule(abi=s.abi, nr=s.nr, name=s.name, action="allow", path=list(s.path),
                                       why=_why(s.path, s.objects))
             r.binaries.append(who)
+            r.libc_only = r.libc_only and all(_is_libc(o) or (rep.binary.static and o == rep.binary.name)
+                                              for o in s.objects)
         _collect_args(rep, values)
     used = sorted({a for a, _ in found}, key=_abi_order)
     abis = sorted(set(used) | {"x86_64"}, key=_abi_order)
@@ -125,7 +130,10 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
         found[("x86_64", execve.nr)] = Rule(abi="x86_64", nr=execve.nr, name="execve", action="allow",
                                             why="the runtime starts the program with execve after it installs the "
                                                 "filter (no program path needs it)")
-    _enosys(used, found)
+    if default != "log":  # an audit run logs what it would deny: no errno answers there
+        _enosys(used, found)
+    warnings += [f"{abi} syscall {nr} is made but has no name in the Linux {load_table(abi).kernel_version} table: "
+                 "a profile names syscalls, so it is not allowed" for abi, nr in sorted(unnamed)]
     # a profile names syscalls and its architectures pick the numbers: a name allowed in one ABI is allowed in all
     allowed = {r.name for r in found.values() if r.action == "allow"}
     for key in [k for k, r in found.items() if r.action != "allow" and r.name in allowed]:
@@ -139,6 +147,11 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
                    inputs=[{"path": r.binary.path, "sha256": r.binary.sha256}
                            for r in sorted(reports, key=lambda r: r.binary.path)],
                    tables={abi: load_table(abi).kernel_version for abi in abis})
+
+
+def _is_libc(obj: str) -> bool:
+    """glibc's or musl's C library (or loader): the code whose clone3 falls back to clone on ENOSYS."""
+    return obj.startswith(("libc.so", "ld-linux", "ld-musl", "libc.musl"))
 
 
 def _abi_order(abi: str) -> int:
@@ -161,8 +174,8 @@ def _enosys(used: list[str], found: dict[tuple[str, int], Rule]) -> None:
     for abi in used:
         table = load_table(abi)
         clone3, clone = table.by_name("clone3"), table.by_name("clone")
-        if clone3 is not None and clone is not None and (abi, clone.nr) in found:
-            made = found.get((abi, clone3.nr))
+        made = found.get((abi, clone3.nr)) if clone3 is not None else None
+        if clone3 is not None and clone is not None and (abi, clone.nr) in found and (made is None or made.libc_only):
             found[(abi, clone3.nr)] = Rule(abi=abi, nr=clone3.nr, name="clone3", action="errno", errno=ENOSYS,
                                            why="answered ENOSYS so the C library falls back to clone, whose flags "
                                                "a filter can read (clone3 passes them in memory)",

@@ -16,8 +16,9 @@ from ..budget import NEVER, BudgetExceeded, Deadline
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
+from ..syscalls.filters import FILTERED_ARGS
 from .reach import Node, walk
-from .summary import ARG_CALLEES, ARG_REGS, FILTERED_ARGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
+from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
 
 EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
 MAX_DLOPEN = 64
@@ -82,55 +83,43 @@ def _arg_params(lb, engine, sites) -> dict[int, dict[int, str]]:
 def _local_arg_calls(lb, engine, sites, arg_params) -> dict[int, tuple[int, dict[str, list[int] | None]]]:
     """Direct call of a function that passes its parameter to a filterable argument -> (the function, the values
     of that register at the call, None when not all known)."""
-    from ..values.atoms import EntryReg
-    from ..values.interproc import value_at_call
-    from ..values.wrappers import Interproc
-
-    if lb.bits != 64 or not arg_params:
-        return {}
     wanted: dict[int, set[str]] = {}
     for site in sites:
         if site.address in arg_params:
             wanted.setdefault(site.function_address, set()).update(arg_params[site.address].values())
-    if engine.interproc is None:
-        engine.interproc = Interproc(lb, engine)
-    ip = engine.interproc
-    mask = (1 << lb.bits) - 1
-    out: dict[int, tuple[int, dict[str, list[int] | None]]] = {}
-    for fstart, regs_wanted in sorted(wanted.items()):
-        for cs in ip.index.callers(fstart):
-            regs: dict[str, list[int] | None] = {}
-            for reg in sorted(regs_wanted):
-                v = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask,
-                                     3)
-                regs[reg] = sorted(v.constants) if v.status == "resolved" and v.constants else None
-            out[cs.address] = (fstart, regs)
-    return out
+    return _registers_at_calls(lb, engine, wanted)
 
 
 def _arg_calls(lb, engine) -> dict[int, dict[str, list[int] | None]]:
     """Call of an ARG_CALLEES import -> the values of the argument registers there (None: not all known)."""
     from ..program.calls import import_stubs
+
+    stubs = {a: set(ARG_REGS) for a, n in import_stubs(lb).items() if n in ARG_CALLEES}
+    return {call: regs for call, (_stub, regs) in _registers_at_calls(lb, engine, stubs).items()}
+
+
+def _registers_at_calls(lb, engine, targets: dict[int, set[str]]) -> dict[int, tuple[int, dict[str, list[int] | None]]]:
+    """Every confirmed direct call of each target (a function, a PLT stub) -> (the target, {register: its constant
+    values there, followed up to 3 callers; None when not all known}). 64-bit code only."""
     from ..values.atoms import EntryReg
     from ..values.interproc import value_at_call
     from ..values.wrappers import Interproc
 
-    stubs = {a: n for a, n in import_stubs(lb).items() if n in ARG_CALLEES}
-    if not stubs or lb.bits != 64:
+    if lb.bits != 64 or not targets:
         return {}
     if engine.interproc is None:
         engine.interproc = Interproc(lb, engine)
     ip = engine.interproc
     mask = (1 << lb.bits) - 1
-    out: dict[int, dict[str, list[int] | None]] = {}
-    for stub, _name in sorted(stubs.items()):
-        for cs in ip.index.callers(stub):
+    out: dict[int, tuple[int, dict[str, list[int] | None]]] = {}
+    for target, wanted in sorted(targets.items()):
+        for cs in ip.index.callers(target):
             regs: dict[str, list[int] | None] = {}
-            for reg in ARG_REGS:
+            for reg in sorted(wanted):
                 v = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask,
                                      3)
                 regs[reg] = sorted(v.constants) if v.status == "resolved" and v.constants else None
-            out[cs.address] = regs
+            out[cs.address] = (target, regs)
     return out
 
 
@@ -506,19 +495,17 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
     for src, ts in summaries[j].edges.items():
         if w not in ts or (j, src) not in r.parent:
             continue
-        calls = inside.get(src)
-        if not calls or any(c is None for c in calls):
-            return None, f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by a call " \
-                         f"whose registers were read, {where}"
-        for regs in calls:
-            got = dict(regs).get(reg)
-            if got is None:
-                return None, f"{reg} is not known at a call of {fn} in {summaries[j].names.get(src) or hex(src)}, " \
-                             f"{where}"
-            values |= set(got)
+        got = _read_values(inside.get(src), reg)
+        if got is None:
+            return None, f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by calls with " \
+                         f"{reg} known, {where}"
+        values |= got
     for i, s in enumerate(summaries):
         if not aliases:
             break
+        if any({"dlsym", "dlvsym"} & set(names) and (i, src) in r.parent for src, names in s.calls_out.items()):
+            return None, f"{_name(s.path)} looks functions up by name (dlsym): {fn} may be called through the " \
+                         f"pointer, {where}"
         if any(set(names) & aliases for c, names in s.chunk_imports.items()) or set(s.data_imports) & aliases:
             return None, f"{fn}'s address is stored in data of {_name(s.path)}, {where}"
         read = {}
@@ -528,16 +515,25 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
         for src, names in s.calls_out.items():
             if not (set(names) & aliases) or (i, src) not in r.parent:
                 continue
-            calls = read.get(src)
-            if not calls or any(c is None for c in calls):
-                return None, f"a call of {fn} in {_name(s.path)} ({s.names.get(src) or hex(src)}) is not read"
-            for regs in calls:
-                got = dict(regs).get(reg)
-                if got is None:
-                    return None, f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} " \
-                                 f"({_name(s.path)})"
-                values |= set(got)
+            got = _read_values(read.get(src), reg)
+            if got is None:
+                return None, f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} " \
+                             f"({_name(s.path)}), {where}"
+            values |= got
     return (values, "") if values else (None, f"no read call of {fn}, {where}")
+
+
+def _read_values(calls: list | None, reg: str) -> set[int] | None:
+    """The union of `reg` over one caller's calls; None when a call was not read or `reg` is not known there."""
+    if not calls or any(c is None for c in calls):
+        return None
+    out: set[int] = set()
+    for regs in calls:
+        got = dict(regs).get(reg)
+        if got is None:
+            return None
+        out |= set(got)
+    return out
 
 
 def _reached_from_elsewhere(r, node: Node, summaries) -> bool:

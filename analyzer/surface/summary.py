@@ -23,6 +23,7 @@ import struct
 from dataclasses import asdict, dataclass, field
 
 from ..program.calls import plt_stubs
+from ..syscalls.filters import FILTERED_ARGS
 
 FORMAT = 6
 KIND = "surface-summary"
@@ -44,10 +45,6 @@ VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-
     "__vdso_getrandom": ("getrandom", "__getrandom", "arc4random", "arc4random_buf", "arc4random_uniform"),
 }
 LOADER_CALLS = ("dlopen", "dlmopen")
-FILTERED_ARGS: dict[str, int] = {"socket": 0, "socketpair": 0, "personality": 0, "prctl": 0, "arch_prctl": 0,
-                                 "ioctl": 1, "clone": 0}
-"""Syscall name -> the argument a seccomp filter can usefully test (the family, the option, the request, the
-flags): the surface keeps its values at each site, and at calls to the library functions that pass it on."""
 ARG_CALLEES = ("socket", "__socket", "socketpair", "ioctl", "__ioctl", "prctl", "__prctl", "personality",
                "arch_prctl", "__arch_prctl", "clone", "__clone")
 """Imported functions whose argument values are read at every call (a library's function that passes its own
