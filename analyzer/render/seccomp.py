@@ -99,8 +99,8 @@ def oci(p: Profile) -> dict:
 
 def render_oci(p: Profile) -> str:
     doc = oci(p)
-    # Docker keeps "comment" on syscall entries; the profile's own provenance goes in a first, inert entry's
-    # comment would change the filter, so it is a top-level comment list, which runtimes ignore
+    # the provenance (tool, inputs, table, warnings) as a top-level "comment": the runtime-spec schema allows it,
+    # and runtimes ignore fields they do not know (an extra syscall entry to carry it would change the filter)
     doc = {"comment": _header(p), **doc}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
