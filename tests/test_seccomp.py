@@ -436,3 +436,60 @@ def test_log_default_answers_nothing_with_an_errno():
     assert doc["defaultAction"] == "SCMP_ACT_LOG"
     assert all(e["action"] == "SCMP_ACT_ALLOW" for e in doc["syscalls"])  # clone3 and newer ones are logged too
     assert "clone3" in _names(doc)
+
+
+def _bundle(tmp: Path, programs: list[str]) -> Path:
+    """An OCI bundle: the programs and the libraries ldd names, copied into a rootfs, and runc's default spec."""
+    root = tmp / "rootfs"
+    for prog in programs:
+        libs = subprocess.run(["ldd", prog], capture_output=True, text=True).stdout
+        for f in [prog, *re.findall(r"(/\S+) \(0x", libs), *re.findall(r"^\s*(/\S+) \(0x", libs, re.M)]:
+            dst = root / f.lstrip("/")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists():
+                shutil.copy(os.path.realpath(f), dst)
+    for d in ("proc", "dev", "sys", "data"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    prepare(str(root / "data"))
+    subprocess.run(["runc", "spec"], cwd=tmp, check=True)
+    return tmp
+
+
+def runc(bundle: Path, argv: list[str], profile: dict | None) -> subprocess.CompletedProcess:
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = argv
+    cfg["linux"].pop("seccomp", None)
+    if profile is not None:
+        cfg["linux"]["seccomp"] = profile
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    name = f"sysscan-test-{os.getpid()}-{len(list(bundle.glob('run-*')))}"
+    (bundle / f"run-{name}").touch()
+    return subprocess.run(["runc", "run", name], cwd=bundle, capture_output=True, timeout=120)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runc creates containers as root (CI runs as root)")
+def test_programs_run_in_runc_under_their_profiles(tmp_path):
+    """The profile as Docker and Kubernetes hand it over: runc loads it into a real container, its init runs under
+    it until it execs the program. Each run equals the same container without the profile; outside the surface,
+    `ln -s` still gets EPERM, and `sort --parallel` gets ENOSYS for clone3 and falls back to clone."""
+    if shutil.which("runc") is None:
+        pytest.fail("runc is installed by .ci/run")
+    progs = ["/usr/bin/ls", "/usr/bin/cat", "/usr/bin/sort", "/usr/bin/ln"]
+    bundle = _bundle(tmp_path, progs + ([os.environ["SYSSCAN_BUSYBOX"]] if os.environ.get("SYSSCAN_BUSYBOX") else []))
+    runs = [["/usr/bin/ls", "-la", "/data"], ["/usr/bin/cat", "-n", "/data/input.txt"],
+            ["/usr/bin/sort", "--parallel=2", "-S", "10M", "/data/big.txt"]]
+    if os.environ.get("SYSSCAN_BUSYBOX"):
+        runs.append([os.environ["SYSSCAN_BUSYBOX"], "sh", "-c", "echo hi; ls /data; echo $((6*7))"])
+    for argv in runs:
+        prof = render.oci(build_profile([report(argv[0])]))
+        a, b = runc(bundle, argv, None), runc(bundle, argv, prof)
+        assert (b.returncode, b.stdout, b.stderr) == (a.returncode, a.stdout, a.stderr), (argv, b.stderr[-500:])
+        assert a.returncode == 0 and a.stdout
+    ls_profile = render.oci(build_profile([report("/usr/bin/ls")]))
+    denied = runc(bundle, ["/usr/bin/ln", "-s", "x", "/dev/shm/link"], ls_profile)
+    assert denied.returncode == 1 and b"Operation not permitted" in denied.stderr, denied.stderr
+    free = runc(bundle, ["/usr/bin/ln", "-s", "x", "/dev/shm/link"], None)
+    assert free.returncode == 0, free.stderr
+    bare = render.oci(build_profile([report("/usr/bin/ls")], runtime=None))
+    assert runc(bundle, ["/usr/bin/ls", "/data"], bare).returncode != 0  # runc's own syscalls are needed

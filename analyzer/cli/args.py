@@ -96,6 +96,10 @@ def add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seccomp-default", choices=("errno", "kill", "log"), default="errno",
                    help="seccomp, systemd and k8s formats: what a syscall outside the profile gets (errno: EPERM, "
                         "the default; kill: the process is killed; log: allowed and logged)")
+    p.add_argument("--seccomp-runtime", choices=("runc", "none"), default="runc",
+                   help="seccomp, systemd and k8s formats: also allow what this container runtime makes between "
+                        "installing the filter and exec'ing the program (default runc, which Docker, containerd "
+                        "and Kubernetes use; none: only the execve)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more detail: sections, offsets, reasons")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or notes on stderr")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="terminal colours")
@@ -147,9 +151,12 @@ def profiles_from_cli(reports: list, args: argparse.Namespace) -> dict:
     from ..seccomp import build_profile
 
     default = getattr(args, "seccomp_default", "errno")
+    runtime = getattr(args, "seccomp_runtime", "runc")
+    runtime = None if runtime == "none" else runtime
     try:
-        out = {"profile": build_profile(reports, default)}
-        out["profiles"] = [build_profile([r], default) for r in reports] if len(reports) > 1 else [out["profile"]]
+        out = {"profile": build_profile(reports, default, runtime)}
+        out["profiles"] = ([build_profile([r], default, runtime) for r in reports] if len(reports) > 1 else
+                           [out["profile"]])
     except ValueError as e:
         raise UsageError(None, f"--format {args.format}: {e}") from None
     warnings = out["profile"].warnings

@@ -76,6 +76,8 @@ def _header(p: Profile) -> list[str]:
              f"{sum(1 for r in p.rules if r.action != 'allow')} answered with an errno, the rest "
              f"{_default_text(p)}"]
     lines += [f"input {i['path']} sha256 {i['sha256']}" for i in p.inputs]
+    if p.runtime:
+        lines.append(f"runtime: {p.runtime} (the syscalls its init makes after installing the filter are allowed)")
     lines += [f"syscall names: Linux {v} ({abi} table)" for abi, v in p.tables.items()]
     lines += [f"WARNING: {w}" for w in p.warnings]
     lines += [f"not expressible: {abi} syscall {nr} has no name in the table (allow it by number)"

@@ -8,8 +8,9 @@ once, for every output format:
 - syscalls of the table numbered above the highest one a program can make are answered ENOSYS, as runc does for
   syscalls newer than a profile: a newer C library probes them and falls back on ENOSYS, never on EPERM (with
   `--seccomp-default log` nothing is answered: the run logs what it would deny);
-- `execve` is allowed on x86-64 even when the programs never call it: the runtime (runc, systemd, our loader) starts
-  the program with it after installing the filter;
+- what the container runtime itself makes after it installs the filter is allowed on x86-64 even when the programs
+  never make it: runc's init (Go) waits on its FIFO, closes descriptors and execs the program (measured:
+  seccomp/data/runc.json); without a runtime, only that execve;
 - an argument filter is emitted only where every reachable site's value is known (`ARG_FILTERS`); otherwise the
   syscall is allowed whole and the rule says why.
 
@@ -86,15 +87,19 @@ class Profile:
     inputs: list[dict] = field(default_factory=list)  # {"path", "sha256"} per program
     tables: dict[str, str] = field(default_factory=dict)  # ABI -> the kernel version of the table that names
     tool: str = f"sysscan {__version__}"
+    runtime: str | None = None  # the container runtime whose own post-filter syscalls are allowed
 
     def allowed(self) -> list[Rule]:
         return [r for r in self.rules if r.action == "allow"]
 
 
-def build_profile(reports: list[Report], default: str = "errno") -> Profile:
-    """The union of the reports' surfaces as one profile. ValueError when a report has no surface."""
+def build_profile(reports: list[Report], default: str = "errno", runtime: str | None = "runc") -> Profile:
+    """The union of the reports' surfaces as one profile, plus what `runtime` itself makes after it installs the
+    filter (RUNTIMES; None: only the execve that starts the program). ValueError when a report has no surface."""
     if default not in DEFAULT_ACTIONS:
         raise ValueError(f"unknown default action {default!r}")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}")
     found: dict[tuple[str, int], Rule] = {}
     values: dict[tuple[str, int], dict[int, set[int] | None]] = {}
     unnamed: set[tuple[str, int]] = set()
@@ -125,11 +130,17 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
         _collect_args(rep, values)
     used = sorted({a for a, _ in found}, key=_abi_order)
     abis = sorted(set(used) | {"x86_64"}, key=_abi_order)
-    execve = load_table("x86_64").by_name("execve")
-    if ("x86_64", execve.nr) not in found:
-        found[("x86_64", execve.nr)] = Rule(abi="x86_64", nr=execve.nr, name="execve", action="allow",
-                                            why="the runtime starts the program with execve after it installs the "
-                                                "filter (no program path needs it)")
+    x64 = load_table("x86_64")
+    made = {r.name for r in found.values()}
+    spec = _runtime(runtime) if runtime else None
+    for name in (spec["syscalls"] if spec else ["execve"]):
+        e = x64.by_name(name)
+        if e is not None and name not in made:
+            found[("x86_64", e.nr)] = Rule(
+                abi="x86_64", nr=e.nr, name=name, action="allow",
+                why=(f"{spec['runtime']} {spec['version']}'s init makes it after it installs the filter, before it "
+                     f"execs the program (measured {spec['measured']}; the program itself does not)") if spec else
+                "the runtime starts the program with execve after it installs the filter (no program path needs it)")
     if default != "log":  # an audit run logs what it would deny: no errno answers there
         _enosys(used, found)
     warnings += [f"{abi} syscall {nr} is made but has no name in the Linux {load_table(abi).kernel_version} table: "
@@ -146,7 +157,20 @@ def build_profile(reports: list[Report], default: str = "errno") -> Profile:
                    unnamed=sorted(unnamed), warnings=sorted(set(warnings)),
                    inputs=[{"path": r.binary.path, "sha256": r.binary.sha256}
                            for r in sorted(reports, key=lambda r: r.binary.path)],
-                   tables={abi: load_table(abi).kernel_version for abi in abis})
+                   tables={abi: load_table(abi).kernel_version for abi in abis},
+                   runtime=f"{spec['runtime']} {spec['version']}" if spec else None)
+
+
+RUNTIMES = ("runc",)
+"""Runtimes whose own syscalls between installing the filter and exec'ing the program were measured
+(analyzer/seccomp/data/NAME.json, benchmarks/measure_runtime_syscalls.py)."""
+
+
+def _runtime(name: str) -> dict:
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files(__package__).joinpath("data", f"{name}.json").read_text(encoding="utf-8"))
 
 
 def _is_libc(obj: str) -> bool:
