@@ -40,12 +40,7 @@ def _html(report: Report, opts: dict) -> str:
 
 def _profile(fmt: str) -> Renderer:
     def render_(report: Report, opts: dict) -> str:
-        profile = opts.get("profile")
-        if profile is None:  # called for one report alone: its own profile, derived from its surface
-            from ..seccomp import build_profile
-
-            profile = build_profile([report])
-        return render_profile(fmt, profile, report.binary.name)
+        return render_all([report], fmt, opts)
     return render_
 
 
@@ -90,7 +85,7 @@ def render_all(reports: list[Report], fmt: str, opts: dict | None = None) -> str
         if not reports:
             return ""
         profile = opts.get("profile")
-        if profile is None:
+        if profile is None:  # rendered without the CLI's options: the reports' own profile, derived from them
             from ..seccomp import build_profile
 
             profile = build_profile(reports)

@@ -11,14 +11,15 @@ once, for every output format:
 - what the container runtime itself makes after it installs the filter is allowed on x86-64 even when the programs
   never make it: runc's init (Go) waits on its FIFO, closes descriptors and execs the program (measured:
   seccomp/data/runc.json); without a runtime, only that execve;
-- an argument filter is emitted only where every reachable site's value is known (`ARG_FILTERS`); otherwise the
-  syscall is allowed whole and the rule says why.
+- an argument filter is emitted only where every reachable site's value is known (syscalls.filters.FILTERED_ARGS);
+  otherwise the syscall is allowed whole and the rule says why.
 
 What the surface cannot see (a number not known statically, a dlopen of an unknown name, a library not found) makes
 the profile unsound: each is carried as a warning, so the output can say so.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from .. import __version__
@@ -34,19 +35,10 @@ UNSOUND_KINDS = ("unknown-number", "dlopen", "missing-library", "not-analysed")
 CLONE_NEW_FLAGS = 0x7E020000 | 0x00000080
 """CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (0x7e020000) and CLONE_NEWTIME (0x80)."""
 
-ARG_FILTERS: dict[str, tuple[int, str]] = {
-    "socket": (0, "eq"),  # the address family
-    "socketpair": (0, "eq"),
-    "personality": (0, "eq"),
-    "prctl": (0, "eq"),  # the option
-    "arch_prctl": (0, "eq"),  # the code
-    "ioctl": (1, "eq"),  # the request
-    "clone": (0, "no-new-namespaces"),  # the flags: only "no CLONE_NEW* bit"
-}
-"""Syscall name -> (argument index, kind of filter). "eq": one allowed value each; a 32-bit parameter is compared
-on its low 32 bits (the upper half of the register is not defined by the ABI). The argument is the one whose
-values the surface keeps (surface.summary.FILTERED_ARGS)."""
-assert all(FILTERED_ARGS[n] == i for n, (i, _k) in ARG_FILTERS.items()) and set(FILTERED_ARGS) == set(ARG_FILTERS)
+NO_BITS: dict[str, int] = {"clone": CLONE_NEW_FLAGS}
+"""Syscalls whose argument (syscalls.filters.FILTERED_ARGS) is filtered as "none of these bits set" rather than
+"one of the known values" (clone's flags: no namespace). The others get one SCMP_CMP_EQ per value; a 32-bit
+parameter is compared on its low 32 bits (the upper half of the register is not defined by the ABI)."""
 
 
 @dataclass
@@ -101,7 +93,7 @@ def build_profile(reports: list[Report], default: str = "errno", runtime: str | 
     if runtime is not None and runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}")
     found: dict[tuple[str, int], Rule] = {}
-    values: dict[tuple[str, int], dict[int, set[int] | None]] = {}
+    values: dict[tuple[str, int], tuple[set[int] | None, str]] = {}
     unnamed: set[tuple[str, int]] = set()
     warnings: list[str] = []
     for rep in sorted(reports, key=lambda r: r.binary.path):
@@ -150,8 +142,8 @@ def build_profile(reports: list[Report], default: str = "errno", runtime: str | 
     for key in [k for k, r in found.items() if r.action != "allow" and r.name in allowed]:
         del found[key]
     for key, r in found.items():
-        if r.action == "allow" and r.name in ARG_FILTERS:
-            _arg_filter(r, values.get(key))
+        if r.action == "allow" and r.name in FILTERED_ARGS:
+            _arg_filter(r, *values.get(key, (None, "not in the report")))
     return Profile(default_action=default, default_errno=EPERM, abis=abis,
                    rules=[found[k] for k in sorted(found, key=lambda k: (_abi_order(k[0]), k[1]))],
                    unnamed=sorted(unnamed), warnings=sorted(set(warnings)),
@@ -166,7 +158,9 @@ RUNTIMES = ("runc",)
 (analyzer/seccomp/data/NAME.json, benchmarks/measure_runtime_syscalls.py)."""
 
 
+@functools.lru_cache(maxsize=None)
 def _runtime(name: str) -> dict:
+    """Read once per process: `-o DIR` builds a profile per binary."""
     import json
     from importlib import resources
 
@@ -221,40 +215,37 @@ def _enosys(used: list[str], found: dict[tuple[str, int], Rule]) -> None:
 
 
 def _collect_args(rep: Report, values: dict) -> None:
-    """Per (abi, nr): the surface's values of the filterable argument, merged over reports (unknown in one report:
-    unknown in the profile). A report from before the surface kept them has none: unknown."""
+    """Per (abi, nr): (the surface's values of the filterable argument, why not known), merged over reports
+    (unknown in one report: unknown in the profile). A report from before the surface kept them has none."""
     for s in rep.surface.syscalls:
-        if s.name not in ARG_FILTERS:
+        if s.name not in FILTERED_ARGS:
             continue
-        idx = ARG_FILTERS[s.name][0]
-        slot = values.setdefault((s.abi, s.nr), {})
-        arg = next((a for a in s.args if a.index == idx), None)
+        arg = next((a for a in s.args if a.index == FILTERED_ARGS[s.name]), None)
+        known, why = values.get((s.abi, s.nr), (set(), ""))
         if arg is None or arg.status != "resolved" or not arg.values:
-            slot[idx] = None
-            slot.setdefault("why", arg.reason if arg is not None else "not in the report")
-        elif slot.get(idx, set()) is not None:
-            slot[idx] = set(slot.get(idx) or set()) | set(arg.values)
+            values[(s.abi, s.nr)] = (None, why or (arg.reason if arg is not None else "not in the report"))
+        elif known is not None:
+            values[(s.abi, s.nr)] = (known | set(arg.values), why)
 
 
-def _arg_filter(r: Rule, slot: dict[int, set[int] | None] | None) -> None:
-    idx, kind = ARG_FILTERS[r.name]
-    vals = (slot or {}).get(idx)
+def _arg_filter(r: Rule, vals: set[int] | None, why: str) -> None:
+    idx = FILTERED_ARGS[r.name]
     param = _param(r.abi, r.name, idx)
     if not vals:
-        why = (slot or {}).get("why") or "not known"
-        r.args_note = f"{param} is not known everywhere it is made ({why}): allowed whole"
+        r.args_note = f"{param} is not known everywhere it is made ({why or 'not known'}): allowed whole"
         return
-    if kind == "no-new-namespaces":
-        if any(v & CLONE_NEW_FLAGS for v in vals):
-            r.args_note = f"{param} can carry CLONE_NEW* flags ({', '.join(f'{v:#x}' for v in sorted(vals))})"
+    shown = ", ".join(f"{v:#x}" for v in sorted(vals))
+    if r.name in NO_BITS:
+        if any(v & NO_BITS[r.name] for v in vals):
+            r.args_note = f"{param} can carry CLONE_NEW* flags ({shown})"
             return
-        r.alternatives = [[Cond(idx, "masked_eq", CLONE_NEW_FLAGS, 0)]]
-        r.why += f"; {param} never has a CLONE_NEW* bit (known values {', '.join(f'{v:#x}' for v in sorted(vals))})"
+        r.alternatives = [[Cond(idx, "masked_eq", NO_BITS[r.name], 0)]]
+        r.why += f"; {param} never has a CLONE_NEW* bit (known values {shown})"
         return
     wide = _is_wide(r.abi, r.name, idx)
     r.alternatives = [[Cond(idx, "eq", v)] if wide else [Cond(idx, "masked_eq", 0xFFFFFFFF, v & 0xFFFFFFFF)]
                       for v in sorted(vals)]
-    r.why += f"; {param} only {', '.join(f'{v:#x}' for v in sorted(vals))}"
+    r.why += f"; {param} only {shown}"
 
 
 def _param(abi: str, name: str, idx: int) -> str:

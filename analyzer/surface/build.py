@@ -486,41 +486,43 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
         return None, f"{fn} is an entry point (or its address is stored where the loader calls it), {where}"
     if any(w in ts and (j, ~c) in r.parent for c, ts in summaries[j].chunk_ptrs.items()):
         return None, f"{fn}'s address is stored in data, {where}"
-    values: set[int] = set()
-    local = f"@{w:x}"
-    inside: dict[int, list] = {}
-    for _addr, node_a, callee, regs in summaries[j].arg_calls:
-        if callee == local:
-            inside.setdefault(node_a, []).append(regs)
-    for src, ts in summaries[j].edges.items():
-        if w not in ts or (j, src) not in r.parent:
-            continue
-        got = _read_values(inside.get(src), reg)
-        if got is None:
-            return None, f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by calls with " \
-                         f"{reg} known, {where}"
-        values |= got
+    # every reached place that enters the function, in order: its recorded calls of it (None: none was read,
+    # a step that fails as it is) and what to say when they do not give `reg`
+    entries: list[tuple[list | None, str]] = []
+    inside = _calls_by_node(summaries[j].arg_calls, {f"@{w:x}"})
+    entries += [(inside.get(src), f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by "
+                                  f"calls with {reg} known, {where}")
+                for src, ts in summaries[j].edges.items() if w in ts and (j, src) in r.parent]
     for i, s in enumerate(summaries):
         if not aliases:
             break
         if any({"dlsym", "dlvsym"} & set(names) and (i, src) in r.parent for src, names in s.calls_out.items()):
-            return None, f"{_name(s.path)} looks functions up by name (dlsym): {fn} may be called through the " \
-                         f"pointer, {where}"
+            entries.append((None, f"{_name(s.path)} looks functions up by name (dlsym): {fn} may be called through "
+                                  f"the pointer, {where}"))
+            break
         if any(set(names) & aliases for c, names in s.chunk_imports.items()) or set(s.data_imports) & aliases:
-            return None, f"{fn}'s address is stored in data of {_name(s.path)}, {where}"
-        read = {}
-        for addr, node_a, callee, regs in s.arg_calls:
-            if callee in aliases:
-                read.setdefault(node_a, []).append(regs)
-        for src, names in s.calls_out.items():
-            if not (set(names) & aliases) or (i, src) not in r.parent:
-                continue
-            got = _read_values(read.get(src), reg)
-            if got is None:
-                return None, f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} " \
-                             f"({_name(s.path)}), {where}"
-            values |= got
+            entries.append((None, f"{fn}'s address is stored in data of {_name(s.path)}, {where}"))
+            break
+        read = _calls_by_node(s.arg_calls, aliases)
+        entries += [(read.get(src), f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} "
+                                    f"({_name(s.path)}), {where}")
+                    for src, names in s.calls_out.items() if set(names) & aliases and (i, src) in r.parent]
+    values: set[int] = set()
+    for calls, unknown in entries:
+        got = _read_values(calls, reg)
+        if got is None:
+            return None, unknown
+        values |= got
     return (values, "") if values else (None, f"no read call of {fn}, {where}")
+
+
+def _calls_by_node(arg_calls: list, callees: set[str]) -> dict[int, list]:
+    """Caller node -> the registers read at each of its recorded calls of one of `callees` (None: not read)."""
+    out: dict[int, list] = {}
+    for _addr, node, callee, regs in arg_calls:
+        if callee in callees:
+            out.setdefault(node, []).append(regs)
+    return out
 
 
 def _read_values(calls: list | None, reg: str) -> set[int] | None:
