@@ -85,7 +85,8 @@ def analyze_image(image: KernelImage) -> KernelAnalysis:
     disp = Dispatch(image, code)
     info = HandlerInfo(image, code)
     a = KernelAnalysis(path=image.path, sha256=image.sha256, build_id=image.build_id, version=image.version,
-                       file_size=image.file_size, tool_version=__version__)
+                       file_size=image.file_size, tool_version=__version__, symbols=image.symbols_from,
+                       compression=image.compression)
 
     # 1. entries, by data flow
     a.msr_writes = find_msr_writes(image, code)

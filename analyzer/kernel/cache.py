@@ -1,7 +1,8 @@
 """On-disk cache of kernel analyses: $XDG_CACHE_HOME/sysscan/kernel/ (default ~/.cache/sysscan/kernel/).
 
 Key: the content hash (sha256 over the ELF header, program headers, every kernel PT_LOAD's bytes, .symtab and
-.strtab: everything the analysis reads), the build-id, and sysscan's version. Computing that hash costs ~50 ms on
+.strtab: everything the analysis reads; a bzImage's or a stripped vmlinux's whole file), the build-id (none for a
+bzImage: it is inside the compressed payload), and sysscan's version. Computing that hash costs ~50 ms on
 Debian's 590 MB 6.1 vmlinux, so a warm lookup verifies the content every time instead of trusting (size, mtime).
 A whole-file sha256 would cost 1.4 s (the file is mostly DWARF the analysis never reads).
 
@@ -59,16 +60,21 @@ def load(sha256: str, build_id: str | None) -> KernelAnalysis | None:
         if d.get("format") != FORMAT or d.get("tool_version") != __version__ or d.get("code") != _code():
             return None
         a = d["analysis"]
-        if a.get("sha256") != sha256 or a.get("build_id") != build_id:
+        if a.get("sha256") != sha256 or _key(a.get("build_id"), a.get("compression")) != build_id:
             return None
         return KernelAnalysis.from_dict(a)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
+def _key(build_id: str | None, compression: str | None) -> str | None:
+    """The build-id a lookup can know before analysing: none for a bzImage (it is in the compressed payload)."""
+    return None if compression else build_id
+
+
 def store(analysis: KernelAnalysis) -> str | None:
     """Write the entry; failures (read-only home, full disk) are not errors: the cache is an optimisation."""
-    path = _file(analysis.sha256, analysis.build_id)
+    path = _file(analysis.sha256, _key(analysis.build_id, analysis.compression))
     text = json.dumps({"format": FORMAT, "tool_version": __version__, "code": _code(),
                        "analysis": analysis.to_dict()},
                       separators=(",", ":"))  # dumps, not dump: only dumps uses the C encoder

@@ -51,8 +51,8 @@ class HandlerInfo:
         self._enosys[addr] = False  # cycles
         result = False
         lo, hi = self.image.function_range(addr)
-        if hi - lo > MAX_STUB:
-            return False  # a real body, not a stub (sizes come from the symbol table)
+        if hi - lo > MAX_STUB and self.image.symbols_from == "symtab":
+            return False  # a real body, not a stub (kallsyms sizes reach the next symbol: the pattern decides)
         insns = self.code.decode_lite(lo, min(hi, lo + 64))
         saw_enosys = False
         for i, (a, _s, m, op) in enumerate(insns[:8]):

@@ -26,6 +26,8 @@ from typing import NamedTuple
 from ..errors import BadKernel, CorruptELF, InputNotFound, NotAnELF
 from ..elf.header import EM_X86_64, MACHINE_NAMES
 from ..elf.memory import Memory, Region
+from . import bzimage as bz, kallsyms
+from .bzimage import is_bzimage
 
 KERNEL_SPACE = 0xFFFF800000000000
 SHT_SYMTAB = 2
@@ -219,8 +221,13 @@ class KernelImage:
     """What the kernel analysis needs from a vmlinux. `memory` holds the kernel-space PT_LOAD segments."""
 
     def __init__(self, path: str, memory: Memory, build_id: str | None, sha256: str, version: str | None,
-                 file_size: int, table: SymbolTable, sections: list) -> None:
+                 file_size: int, table: SymbolTable, sections: list, symbols: str = "symtab",
+                 compression: str | None = None) -> None:
         self.path = path
+        self.symbols_from = symbols
+        """"symtab" (the ELF's own) or "kallsyms" (recovered from the image: no sizes, no DWARF)."""
+        self.compression = compression
+        """The bzImage payload's compressor (None for an ELF file)."""
         self.memory = memory
         self.build_id = build_id
         self.sha256 = sha256
@@ -365,13 +372,10 @@ class KernelImage:
 
 
 def _refuse_non_elf(path: str, head: bytes) -> None:
-    if len(head) >= 0x206 and head[:2] == b"MZ" and head[0x202:0x206] == b"HdrS":
-        raise BadKernel(path, "a compressed bzImage/vmlinuz, not a vmlinux; pass the ELF vmlinux "
-                              "(e.g. /usr/lib/debug/boot/vmlinux-* from the -dbg package)")
     if head[:4] == b"\x7fELF":
         return
     if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00" or head[:4] == b"\x28\xb5\x2f\xfd":
-        raise BadKernel(path, "a compressed file, not a vmlinux; decompress it first")
+        raise BadKernel(path, "a compressed file, not a vmlinux or a bzImage; decompress it first")
     raise NotAnELF(path, "not an ELF file (no \\x7fELF magic)")
 
 
@@ -452,21 +456,58 @@ def _open(path: str):
     return f, mm, st.st_size
 
 
-def fingerprint(path: str) -> Fingerprint:
-    """Check the file and read what the analysis needs (~45 MB of a 590 MB vmlinux); hash it in the background."""
+class WholeFile:
+    """Identity of a kernel file that is read whole: a bzImage (decompressed only on a cache miss) or a stripped
+    vmlinux (its symbols come from kallsyms). The sha256 is the file's; a bzImage's build-id is unknown until its
+    payload is decompressed, so it is None here and the cache is keyed by the hash alone."""
+
+    def __init__(self, path: str, data: bytes, build_id: str | None, compressed: bool) -> None:
+        self.path = path
+        self.data = data
+        self.size = len(data)
+        self.build_id = build_id
+        self.compressed = compressed
+        self.sha256 = hashlib.sha256(data).hexdigest()
+
+
+MAX_BZIMAGE = 256 << 20
+"""A bzImage is read whole: real ones are 5-20 MB."""
+
+
+def fingerprint(path: str) -> Fingerprint | WholeFile:
+    """Check the file and read what the analysis needs (~45 MB of a 590 MB vmlinux); hash it in the background.
+    A bzImage or a stripped vmlinux is read and hashed whole."""
     f, mm, size = _open(path)
     try:
-        return _layout(path, mm, size, f.fileno()).fingerprint
+        if is_bzimage(mm[:0x240]):
+            return WholeFile(path, _whole(path, mm, size), None, compressed=True)
+        lay = _layout(path, mm, size, f.fileno(), stripped_ok=True)
+        if lay.fingerprint is None:
+            return WholeFile(path, mm[:], lay.build_id, compressed=False)
+        return lay.fingerprint
     finally:
         _close(mm, f)
 
 
-def load_kernel(path: str, known: Fingerprint | None = None) -> KernelImage:
-    """Open and check a vmlinux. Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with one-line problems.
-    `known`: the fingerprint just taken of this file (its bytes are not read again)."""
+def _whole(path: str, mm, size: int) -> bytes:
+    if size > MAX_BZIMAGE:
+        raise BadKernel(path, f"a bzImage of {size >> 20} MiB: larger than any real one ({MAX_BZIMAGE >> 20} MiB)")
+    return mm[:]
+
+
+def load_kernel(path: str, known: Fingerprint | WholeFile | None = None) -> KernelImage:
+    """Open and check a kernel: a vmlinux (symbols from its ELF symbol table), a stripped vmlinux or a bzImage
+    (/boot/vmlinuz-*; symbols from kallsyms). Raises InputNotFound / NotAnELF / CorruptELF / BadKernel with
+    one-line problems. `known`: the fingerprint just taken of this file (its bytes are not read again)."""
     f, mm, size = _open(path)
     try:
-        return _parse(path, mm, size, f.fileno(), known if known is not None and known.size == size else None)
+        if known is not None and known.size != size:
+            known = None
+        if is_bzimage(mm[:0x240]):
+            whole = known if isinstance(known, WholeFile) else WholeFile(path, _whole(path, mm, size), None, True)
+            payload = bz.extract(path, whole.data)
+            return _from_elf_bytes(path, payload.elf, whole.sha256, size, payload.compression)
+        return _parse(path, mm, size, f.fileno(), known)
     finally:
         _close(mm, f)
 
@@ -492,7 +533,7 @@ class _Layout:
     fingerprint: Fingerprint | None = None
 
 
-def _layout(path: str, mm: mmap.mmap, size: int, fd: int | None = None) -> _Layout:
+def _layout(path: str, mm: mmap.mmap | bytes, size: int, fd: int | None = None, stripped_ok: bool = False) -> _Layout:
     """Validate headers and find the build-id; with `fd`, also read the kernel PT_LOAD bytes, .symtab and .strtab
     (pread: no page faults on the map) and start hashing them with the ELF and program headers."""
     head = mm[:0x240]
@@ -542,11 +583,11 @@ def _layout(path: str, mm: mmap.mmap, size: int, fd: int | None = None) -> _Layo
             off, sz, link = symtab[4], symtab[5], symtab[6]
             if off + sz > size or link >= e_shnum or shdrs[link][4] + shdrs[link][5] > size:
                 raise CorruptELF(path, "symbol table out of the file")
-    if symtab is None:
+    if symtab is None and not stripped_ok:
         raise BadKernel(path, "a stripped vmlinux (no symbol table); use the unstripped one, e.g. "
                               "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
     lay = _Layout(phdrs, shdrs, e_shstrndx, symtab, build_id)
-    if fd is not None:
+    if fd is not None and symtab is not None:
         off, sz, link = symtab[4], symtab[5], symtab[6]
         raw_symtab = _pread(path, fd, sz - sz % 24, off)
         strtab = _pread(path, fd, shdrs[link][5], shdrs[link][4])
@@ -564,9 +605,53 @@ def _pread(path: str, fd: int, n: int, offset: int) -> bytes:
     return data
 
 
-def _parse(path: str, mm: mmap.mmap, size: int, fd: int, known: Fingerprint | None) -> KernelImage:
-    lay = _layout(path, mm, size, fd if known is None else None)
+def _parse(path: str, mm: mmap.mmap, size: int, fd: int, known: Fingerprint | WholeFile | None) -> KernelImage:
+    if isinstance(known, WholeFile):
+        return _from_elf_bytes(path, known.data, known.sha256, size, None)
+    lay = _layout(path, mm, size, fd if known is None else None, stripped_ok=True)
+    if lay.symtab is None:  # a stripped vmlinux (extract-vmlinux's output, say): its kallsyms
+        data = mm[:]
+        return _from_elf_bytes(path, data, hashlib.sha256(data).hexdigest(), size, None)
     fp = known if known is not None else lay.fingerprint
+    sections = _sections(lay, mm, size)
+    # the symbol table first: the segments are still being read in the fingerprint's thread
+    exec_sections = {i for i, sh in enumerate(lay.shdrs) if sh[2] & 0x4}
+    table = SymbolTable(fp.symtab, fp.strtab, exec_sections)
+    if not any(table.flags.translate(_SEL_VALID)):
+        raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
+                              "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
+    segments = fp.segments
+    regions = _regions(lay, lambda off, n: segments[off] if len(segments.get(off, b"")) == n else mm[off:off + n])
+    return _image(path, Memory(regions), lay, fp.sha256, size, table, sections, "symtab", None)
+
+
+def _from_elf_bytes(path: str, elf: bytes, sha256: str, file_size: int, compression: str | None) -> KernelImage:
+    """A kernel ELF held in memory (a bzImage's payload, a stripped vmlinux): symbols from its kallsyms tables,
+    or from its symbol table if it kept one."""
+    lay = _layout(path, elf, len(elf), None, stripped_ok=True)
+    sections = _sections(lay, elf, len(elf))
+    exec_sections = {i for i, sh in enumerate(lay.shdrs) if sh[2] & 0x4}
+    regions = _regions(lay, lambda off, n: elf[off:off + n])
+    if lay.symtab is not None:
+        off, sz, link = lay.symtab[4], lay.symtab[5], lay.symtab[6]
+        strtab = lay.shdrs[link]
+        table = SymbolTable(elf[off:off + sz - sz % 24], elf[strtab[4]:strtab[4] + strtab[5]], exec_sections)
+        how = "symtab"
+    else:
+        text = next((a for n, a, *_ in sections if n == ".text" and a), None)
+        if text is None:
+            text = min((r.start for r in regions if r.executable), default=0)
+        try:
+            syms = kallsyms.recover([(r.start, r.data) for r in regions], text)
+        except kallsyms.NoKallsyms as e:
+            raise BadKernel(path, f"no symbol table, and {e}") from None
+        loaded = [(i, a, n, bool(f & 0x4)) for i, (_nm, a, n, _o, t, f) in enumerate(sections) if f & 0x2 and a]
+        table = SymbolTable(*kallsyms.elf_symtab(syms, loaded), exec_sections)
+        how = "kallsyms"
+    return _image(path, Memory(regions), lay, sha256, file_size, table, sections, how, compression)
+
+
+def _sections(lay: _Layout, mm, size: int) -> list[tuple[str, int, int, int, int, int]]:
     shdrs = lay.shdrs
     sections: list[tuple[str, int, int, int, int, int]] = []
     names_sh = shdrs[lay.e_shstrndx] if lay.e_shstrndx < len(shdrs) else None
@@ -574,27 +659,27 @@ def _parse(path: str, mm: mmap.mmap, size: int, fd: int, known: Fingerprint | No
     for sh in shdrs:
         nm = shstr[sh[0]:shstr.find(b"\0", sh[0])].decode("latin-1") if sh[0] < len(shstr) else ""
         sections.append((nm, sh[3], sh[5], sh[4], sh[1], sh[2]))
-    # the symbol table first: the segments are still being read in the fingerprint's thread
-    exec_sections = {i for i, sh in enumerate(shdrs) if sh[2] & 0x4}
-    table = SymbolTable(fp.symtab, fp.strtab, exec_sections)
-    if not any(table.flags.translate(_SEL_VALID)):
-        raise BadKernel(path, "a stripped vmlinux (empty symbol table); use the unstripped one, e.g. "
-                              "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package")
+    return sections
 
+
+def _regions(lay: _Layout, read) -> list[Region]:
+    """The kernel-space PT_LOAD segments as memory regions; `read(offset, size)` gives a segment's file bytes."""
     regions: list[Region] = []
-    segments = fp.segments
     for _t, p_flags, p_offset, p_vaddr, _paddr, p_filesz, p_memsz, _align in (p for p in lay.phdrs if p[0] == PT_LOAD):
         if p_vaddr < KERNEL_SPACE:
             continue  # the per-cpu template (.data..percpu, linked at 0): not mapped at these addresses
-        data = segments.get(p_offset)
-        if data is None or len(data) != p_filesz:
-            data = mm[p_offset:p_offset + p_filesz]
+        data = read(p_offset, p_filesz)
         if p_memsz > p_filesz:
             data += bytes(min(p_memsz - p_filesz, 1 << 26))
         regions.append(Region(start=p_vaddr, data=data, readable=bool(p_flags & 4), writable=bool(p_flags & 2),
                               executable=bool(p_flags & 1), name=f"LOAD@{p_vaddr:#x}"))
-    image = KernelImage(path=path, memory=Memory(regions), build_id=lay.build_id, sha256=fp.sha256, version=None,
-                        file_size=size, table=table, sections=sections)
+    return regions
+
+
+def _image(path: str, memory: Memory, lay: _Layout, sha256: str, size: int, table: SymbolTable, sections: list,
+           symbols: str, compression: str | None) -> KernelImage:
+    image = KernelImage(path=path, memory=memory, build_id=lay.build_id, sha256=sha256, version=None,
+                        file_size=size, table=table, sections=sections, symbols=symbols, compression=compression)
     if not image.symbols_named("linux_banner") and not any(n == ".text" for n, *_ in sections):
         raise BadKernel(path, "no linux_banner and no .text: not a Linux kernel image")
     image.version = _version(image)

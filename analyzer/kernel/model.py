@@ -177,6 +177,8 @@ class KernelAnalysis:
     vdso: list[VdsoImage] = field(default_factory=list)  # the vDSO images it embeds, analysed as programs
     vsyscall_emulation: int | None = None  # emulate_vsyscall: where calls into the legacy vsyscall page go
     vsyscall_emulation_symbol: str | None = None
+    symbols: str = "symtab"  # where the symbols came from: the ELF's "symtab", or "kallsyms" (no sizes, no DWARF)
+    compression: str | None = None  # a bzImage's payload compressor (lz4, zstd, xz...); None for an ELF vmlinux
 
     # ---- questions ----------------------------------------------------------------------------------------------
     def resolve(self, abi: str, nr: int) -> Handler:
