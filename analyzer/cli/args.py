@@ -56,7 +56,8 @@ def add_kernel_args(p: argparse.ArgumentParser, scan: bool = True) -> None:
     g = p.add_argument_group("kernel")
     if scan:
         g.add_argument("--vmlinux", metavar="VMLINUX",
-                       help="an uncompressed kernel image with symbols (e.g. Debian's linux-image-*-dbg): name "
+                       help="a kernel: /boot/vmlinuz-* (compressed; symbols from kallsyms), a vmlinux (e.g. "
+                            "Debian's linux-image-*-dbg: source lines too), or 'auto' for the running kernel's: name "
                             "syscalls as this kernel does and show each site's path to its handler")
     g.add_argument("--graph", metavar="FILE",
                    help="write the site → entry → dispatcher → handler graph (.graphml, .dot or .json)")

@@ -1,4 +1,4 @@
-"""`sysscan kernel VMLINUX`, and the `--vmlinux` / `--graph` steps the scan command shares with it."""
+"""`sysscan kernel VMLINUX|auto`, and the `--vmlinux` / `--graph` steps the scan command shares with it."""
 from __future__ import annotations
 
 import argparse
@@ -31,8 +31,10 @@ def graph_from_cli(kernel, sites, path: str) -> None:
 def cmd_kernel(argv: Sequence[str]) -> int:
     """`sysscan kernel VMLINUX`: the kernel's recovered entries, dispatchers and syscall tables."""
     p = argparse.ArgumentParser(prog="sysscan kernel",
-                                description="Recover a vmlinux's syscall entry points, dispatchers and tables.")
-    p.add_argument("vmlinux", metavar="VMLINUX")
+                                description="Recover a kernel's syscall entry points, dispatchers and tables.")
+    p.add_argument("vmlinux", metavar="VMLINUX",
+                   help="/boot/vmlinuz-* (compressed; symbols from kallsyms), a vmlinux (stripped or not), or 'auto' "
+                        "for the running kernel's image (the -dbg vmlinux if installed, else /boot/vmlinuz)")
     p.add_argument("-f", "--format", choices=("table", "json"), default="table")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--all", action="store_true", help="list -ENOSYS numbers too")

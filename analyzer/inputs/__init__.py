@@ -3,11 +3,12 @@ imported only when that kind is met (LIEF for a program, the kernel stage for a 
 
     kind = detect(path)                  # "directory", "elf", "vmlinux", "vmlinuz", "oci-layout", "tar", "other"
     lb = load_program(path, max_size)    # a user ELF: its program model (program/load.py)
-    k = load_kernel(path, use_cache)     # a vmlinux: its kernel analysis (kernel/), any failure exit 7
+    k = load_kernel(path, use_cache)     # a kernel (vmlinux, vmlinuz, or "auto"): its analysis, any failure exit 7
     found = discover(paths)              # directories walked for ELF files
 
-Compressed kernels (vmlinuz) and container images (OCI layout, docker/OCI archives) are recognised here already and
-refused with a sentence that says what they are; their backends come with their own issues.
+A kernel is a vmlinux (symbols from its ELF symbol table), a stripped vmlinux or a compressed bzImage (/boot/vmlinuz-*;
+symbols from its kallsyms), or `auto`: the running kernel's image (running_kernel). Container images (OCI layout,
+docker/OCI archives) are recognised and refused as programs with a sentence that says what they are.
 
 Discovery (directories): recursive, by the ELF magic (not by name); symbolic links to directories are not followed,
 a symbolic link or hard link to a file already found is skipped, files that are not ELF are skipped silently, an
@@ -28,7 +29,7 @@ ELF_MAGIC = b"\x7fELF"
 KINDS = ("directory", "elf", "vmlinux", "vmlinuz", "oci-layout", "tar", "other")
 KERNEL_SPACE = 0xFFFF800000000000
 DESCRIPTIONS = {
-    "vmlinuz": "a compressed kernel image (bzImage/vmlinuz)",
+    "vmlinuz": "a compressed kernel image (bzImage/vmlinuz): give it with --vmlinux, or to `sysscan kernel`",
     "oci-layout": "an OCI image layout (a container image)",
     "tar": "a tar archive (a container image saved with docker save, or an OCI archive?)",
 }
@@ -91,10 +92,37 @@ def load_program(path: str, max_size: int | None = None):
         raise NotAnELF(e.path, f"{e.problem}: {what}, not a program") from None
 
 
+AUTO = "auto"
+KERNEL_PLACES = (  # where distributions put the running kernel's image, best first (symbols, then DWARF, first)
+    "usr/lib/debug/boot/vmlinux-{r}",  # Debian/Ubuntu linux-image-*-dbg(sym)
+    "usr/lib/debug/lib/modules/{r}/vmlinux",  # Fedora/RHEL kernel-debuginfo
+    "boot/vmlinux-{r}",
+    "boot/vmlinuz-{r}",  # every distribution's bootable image
+    "lib/modules/{r}/vmlinuz",  # Fedora, Arch
+    "usr/lib/modules/{r}/vmlinuz",
+)
+
+
+def running_kernel(release: str | None = None, root: str = "/") -> str:
+    """The image of the running kernel (or of `release` under `root`): the first of KERNEL_PLACES that exists.
+    Raises BadKernel (exit 7) naming the places looked at and what to install."""
+    r = release or os.uname().release
+    tried = [os.path.join(root, p.format(r=r)) for p in KERNEL_PLACES]
+    for path in tried:
+        if os.path.isfile(path):
+            return path
+    raise BadKernel(AUTO, f"no image of the running kernel {r} in {', '.join(tried[i] for i in (0, 3))} or the "
+                          f"other usual places; install linux-image-{r} (or its -dbg package for source lines), or "
+                          "pass --vmlinux PATH")
+
+
 def load_kernel(path: str, use_cache: bool = True):
-    """A vmlinux: its kernel analysis (kernel/). Whatever is wrong with the file is a bad kernel (exit 7)."""
+    """A kernel: its analysis (kernel/). `auto` is the running kernel's image. Whatever is wrong with the file is
+    a bad kernel (exit 7)."""
     from ..kernel import analyze_kernel
 
+    if path == AUTO:
+        path = running_kernel()
     try:
         return analyze_kernel(path, use_cache=use_cache)
     except (NotAnELF, CorruptELF, UnsupportedArch) as e:

@@ -151,7 +151,9 @@ class HandlerInfo:
         else:
             ptrs = [s.address for s in image.symbols_with_prefix("__syscall_meta_")]
         for p in ptrs:
-            name_p, nb = mem.read_u64(p), mem.read_u32(p + 12)
+            # nb_args is an int; newer kernels pack flags in the bytes beside its low 7 bits
+            name_p, raw_nb = mem.read_u64(p), mem.read(p + 12, 1)
+            nb = raw_nb[0] & 0x7F if raw_nb else None
             types_p, args_p = mem.read_u64(p + 16), mem.read_u64(p + 24)
             if name_p is None or nb is None or nb > 6:
                 continue

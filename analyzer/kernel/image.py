@@ -644,7 +644,10 @@ def _from_elf_bytes(path: str, elf: bytes, sha256: str, file_size: int, compress
         try:
             syms = kallsyms.recover([(r.start, r.data) for r in regions], text)
         except kallsyms.NoKallsyms as e:
-            raise BadKernel(path, f"no symbol table, and {e}") from None
+            if compression:
+                raise BadKernel(path, f"the bzImage's {compression} payload has no symbol table, and {e}") from None
+            raise BadKernel(path, f"a stripped vmlinux (no symbol table), and {e}; use the unstripped one, e.g. "
+                                  "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package") from None
         loaded = [(i, a, n, bool(f & 0x4)) for i, (_nm, a, n, _o, t, f) in enumerate(sections) if f & 0x2 and a]
         table = SymbolTable(*kallsyms.elf_symtab(syms, loaded), exec_sections)
         how = "kallsyms"

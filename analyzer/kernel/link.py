@@ -36,6 +36,8 @@ def kernel_summary(k) -> dict:
         "sha256": k.sha256,
         "build_id": k.build_id,
         "version": k.version,
+        "symbols": k.symbols,
+        "compression": k.compression,
         "entries": [
             {"instruction": e.instruction, "abi": e.abi, "symbol": e.symbol, "address": hx(e.address),
              "method": e.method, "msr": hx(e.msr), "msr_name": e.msr_name, "at": hx(e.at), "writer": e.writer,

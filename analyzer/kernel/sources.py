@@ -20,6 +20,8 @@ KERNEL_TOP_DIRS = ("arch", "block", "certs", "crypto", "drivers", "fs", "include
                    "kernel", "lib", "mm", "net", "samples", "security", "sound", "virt", "usr")
 _TOP = re.compile(r"(?:^|/)((?:%s)/.*)$" % "|".join(KERNEL_TOP_DIRS))
 TIMEOUT = 120
+NO_DWARF = ("source lines: no DWARF in this image (symbols from kallsyms); the -dbg package's vmlinux has them "
+            "(/usr/lib/debug/boot/vmlinux-*)")
 
 
 def tree_relative(path: str) -> str:
@@ -56,6 +58,11 @@ def fill_sources(analysis: KernelAnalysis, handlers: Iterable[Handler] | None = 
     """Set Handler.source for the given handlers (default: every implemented handler of every ABI) and update
     the cache entry. Returns how many handlers got a source. Handlers share addresses across ABIs; each address
     is asked once."""
+    if analysis.symbols != "symtab":
+        note = NO_DWARF
+        if note not in analysis.warnings:
+            analysis.warnings.append(note)
+        return 0
     todo = list(handlers) if handlers is not None else [h for t in analysis.tables.values() for h in t.values()]
     todo = [h for h in todo if h.address and not h.enosys and h.source is None]
     if not todo:

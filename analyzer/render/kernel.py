@@ -26,6 +26,9 @@ def render_kernel(k, fmt: str, opts: dict | None = None) -> str:
     head = Text()
     head.append(f"{k.version or k.path}\n", style="bold")
     head.append(f"build-id {k.build_id}  content sha256 {k.sha256}" + ("  (cached)" if k.cached else ""))
+    if k.symbols != "symtab":
+        packed = f"the {k.compression}-compressed bzImage" if k.compression else "the stripped image"
+        head.append(f"\nsymbols from {packed}'s kallsyms: no DWARF, no source lines")
     con.print(head)
 
     et = Table(title="Entry points", title_justify="left", box=box.SIMPLE_HEAD)
