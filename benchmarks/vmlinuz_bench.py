@@ -12,7 +12,7 @@ For each image and run, interleaved, each a fresh process (wall time, peak RSS b
   * sysscan cold     `python -m analyzer.cli kernel IMG -f json` with an empty $XDG_CACHE_HOME (decompress,
                      kallsyms, the whole kernel analysis; then it writes the cache, as a first real run does)
   * sysscan cached   the same command again
-  * vmlinux-to-elf   `vmlinux-to-elf IMG OUT` (the peer: it decompresses and rebuilds an ELF with the kallsyms
+  * vmlinux-to-elf   `vmlinux-to-elf --e-machine 62 --bit-size 64 IMG OUT` (the peer: it decompresses and rebuilds an ELF with the kallsyms
                      symbols, the step before an analysis), once per image: it is slow
 Exactness: every ABI's table from the vmlinuz, entry by entry, against the -dbg vmlinux's analysis (all fields but
 the source line), or against the .tbl files. The peer's result: its exit status, and the symbols its ELF has.
@@ -87,14 +87,17 @@ def exact_vs_tbl(path: str, tbl: str, tbl32: str) -> dict:
 def peer_run(peer: Path, path: str) -> dict:
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "vmlinux.elf")
-        run = measure([str(peer), path, out], capture=True, cwd=d, timeout=900)
+        # the architecture given, as its own error message asks when it cannot guess it (Debian's 6.1 images)
+        run = measure([str(peer), "--e-machine", "62", "--bit-size", "64", path, out], capture=True, cwd=d,
+                      timeout=900)
         syms = None
-        if run.rc == 0 and os.path.exists(out) and shutil.which("nm"):
+        made = os.path.exists(out)
+        if run.rc == 0 and made and shutil.which("nm"):
             nm = subprocess.run(["nm", out], capture_output=True, text=True)
             syms = len(nm.stdout.splitlines())
         last = (run.stderr.strip().splitlines() or run.stdout.strip().splitlines() or [""])[-1][:200]
         return {"wall": round(run.wall, 2), "rss_mb": round(run.rss_mb), "rc": run.rc, "symbols": syms,
-                "last_line": last}
+                "ok": run.rc == 0 and made, "last_line": last}
 
 
 def main() -> int:
@@ -105,16 +108,13 @@ def main() -> int:
     args = ap.parse_args()
     precompile()
     print(header())
-    from analyzer.kernel import bzimage, kallsyms, load_kernel
-
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        # Phase 1, the timed runs, while this process is still small: a child's peak RSS (wait4) counts the pages
+        # it shares with its parent between fork and exec, so nothing big may be loaded here before.
+        timed = []
         for label, var, fetch, ref in IMAGES:
             path = image_path(var, fetch)
-            raw = Path(path).read_bytes()
-            payload = bzimage.extract(path, raw)
-            image = load_kernel(path)
-            syms = kallsyms.recover([(r.start, r.data) for r in image.memory.regions], image.address_of("_text"))
             cold, warm = [], []
             doc = None
             for i in range(args.runs):
@@ -122,17 +122,26 @@ def main() -> int:
                 run, doc = kernel_json(path, cache, os.path.join(tmp, "k.json"))
                 cold.append(run)
                 warm.append(kernel_json(path, cache, os.path.join(tmp, "k2.json"))[0])
+            refdoc = None
             if ref[0] == "dbg":
                 vm = os.environ.get(ref[1])
                 if not vm:
                     raise SystemExit(f"{ref[1]} not set (benchmarks/fetch_kernel.sh)")
                 _, refdoc = kernel_json(vm, os.path.join(tmp, "ref"), os.path.join(tmp, "r.json"))
-                exact = exact_vs_dbg(doc, refdoc)
-                against = "-dbg vmlinux"
-            else:
-                exact = exact_vs_tbl(path, os.environ[ref[1]], os.environ[ref[2]])
-                against = ".tbl files"
             peer = None if args.no_peer or not args.peer.exists() else peer_run(args.peer, path)
+            timed.append((label, path, ref, cold, warm, doc, refdoc, peer))
+        # Phase 2, in this process: the symbols recovered, and the tables against the reference.
+        from analyzer.kernel import bzimage, kallsyms, load_kernel
+
+        for label, path, ref, cold, warm, doc, refdoc, peer in timed:
+            raw = Path(path).read_bytes()
+            payload = bzimage.extract(path, raw)
+            image = load_kernel(path)
+            syms = kallsyms.recover([(r.start, r.data) for r in image.memory.regions], image.address_of("_text"))
+            if refdoc is not None:
+                exact, against = exact_vs_dbg(doc, refdoc), "-dbg vmlinux"
+            else:
+                exact, against = exact_vs_tbl(path, os.environ[ref[1]], os.environ[ref[2]]), ".tbl files"
             row = {
                 "image": label, "file": os.path.basename(path), "size_mb": round(len(raw) / 2**20, 1),
                 "compression": payload.compression, "elf_mb": round(len(payload.elf) / 2**20, 1),
@@ -153,10 +162,10 @@ def main() -> int:
         p = r["peer"]
         if p is None:
             peer = "not run"
-        elif p["rc"] == 0:
+        elif p["ok"]:
             peer = f"{p['wall']:.1f} s, {p['rss_mb']} MB, {p['symbols']} symbols"
         else:
-            peer = f"fails (exit {p['rc']}) after {p['wall']:.1f} s: {p['last_line']}"
+            peer = f"fails (exit {p['rc']}, no ELF written) after {p['wall']:.1f} s: {p['last_line']}"
         print(f"| {r['image']} ({r['size_mb']} MB) | {r['compression']} | {r['symbols']} ({r['layout']}, "
               f"{r['encoding']}) | {ex} (vs the {r['against']}) | {best_median(r['cold_wall'])} s | "
               f"{best_median(r['cached_wall'])} s | {r['cold_rss_mb']} MB | {peer} |")

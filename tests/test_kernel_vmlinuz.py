@@ -335,3 +335,35 @@ def test_the_generic_xz_image_is_exact_against_the_tbl_files():
         assert a.dispatchers[abi].nr_syscalls == max(rows) + 1
         n, wrong = _check(a, image, abi, rows, prefix, compat)
         assert wrong == [], f"{abi}: {len(wrong)}/{n} wrong: {wrong[:10]}"
+
+
+@pytest.mark.kernel
+def test_without_data_symbols_what_is_needed_comes_from_the_code(monkeypatch):
+    """CONFIG_KALLSYMS_ALL off (kallsyms has only text symbols): simulated on the 6.12 image by dropping every data
+    symbol. The tables come from the dispatcher's code as before; the signatures from the ftrace metadata found by
+    its shape, the vDSO images by their ELF headers, the stored table by its content (and it still agrees)."""
+    _tag, z, _vm, az, _av = _real("612")
+    real_recover = kallsyms.recover
+
+    def text_only(segments, text):
+        k = real_recover(segments, text)
+        keep = [i for i, t in enumerate(k.types) if chr(t) in "TtWwAa"]
+        return kallsyms.Kallsyms([k.names[i] for i in keep], bytes(k.types[i] for i in keep),
+                                 [k.addresses[i] for i in keep], k.layout, k.encoding, k.table_address)
+
+    monkeypatch.setattr(kallsyms, "recover", text_only)
+    a = analyze_kernel(z, use_cache=False)
+    assert load_kernel(z).address_of("sys_call_table") is None  # the simulation holds
+    for abi, table in az.tables.items():
+        for nr, h in table.items():
+            g = a.tables[abi][nr]
+            assert (g.symbol, g.address, g.enosys, g.implementation, g.signature) == \
+                   (h.symbol, h.address, h.enosys, h.implementation, h.signature), (abi, nr)
+    assert sum(1 for h in a.tables["x86_64"].values() if h.signature) > 300
+    assert [(e.instruction, e.symbol, e.address, e.dispatcher) for e in a.entries] == \
+           [(e.instruction, e.symbol, e.address, e.dispatcher) for e in az.entries]
+    assert a.table_reads["x86_64"].startswith("sys_call_table (found by its content")
+    assert a.disagreements == [] and a.version == az.version
+    strip = [{k: v for k, v in x.to_dict().items() if k != "notes"} for x in az.vdso]
+    assert [{k: v for k, v in x.to_dict().items() if k != "notes"} for x in a.vdso] == strip
+    assert all(any("ELF header" in n for n in x.notes) for x in a.vdso) and len(a.vdso) == 2

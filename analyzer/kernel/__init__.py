@@ -10,6 +10,7 @@ usable vmlinux), everything else uncertain goes to `analysis.warnings`.
 """
 from __future__ import annotations
 
+import struct
 import time
 from collections import Counter
 
@@ -254,16 +255,39 @@ def _cross_check(a: KernelAnalysis, image: KernelImage, disp: "Dispatch", abi: s
 
     name = syscall_abi.ABIS[abi].table_symbol if abi in syscall_abi.ABIS else None
     addr = image.address_of(name) if name else None
+    label = name
+    if addr is None and name and image.symbols_from != "symtab" and d.kind != "table":
+        addr = _table_by_content(image, mapping, d.nr_syscalls)  # no data symbols: CONFIG_KALLSYMS_ALL off
+        label = f"{name} (found by its content: no data symbols)"
     if addr is None or (d.kind == "table" and d.address == addr):
         return
     stored = disp.read_table(addr, d.nr_syscalls)
-    a.table_reads[abi] = name
+    a.table_reads[abi] = label
     for n in range(d.nr_syscalls):
         t = stored.get(n)
         s = mapping.get(n, (None, None))[0]
         if t != s:
             a.disagreements.append(Disagreement(abi, n, t, image.best_name(t, ABI_PREFIXES[abi]) if t else None,
                                                 s, image.best_name(s, ABI_PREFIXES[abi]) if s and s > 0 else None))
+
+
+def _table_by_content(image: KernelImage, mapping: dict, n: int) -> int | None:
+    """The stored table of an image without data symbols: the 8-aligned place in data where the dispatcher's
+    handler for number 0 is followed by n - 1 more pointers to the starts of named functions. What it holds is
+    then compared with the dispatcher number by number, as a named table is."""
+    first = mapping.get(0, (None, None))[0]
+    if not first or first < 0 or n < 2:
+        return None
+    needle = first.to_bytes(8, "little")
+    for r in image.memory.regions:  # .rodata shares the text's segment: every region is searched
+        i = r.data.find(needle)
+        while i >= 0:
+            if (r.start + i) % 8 == 0 and i + 8 * n <= len(r.data):
+                ptrs = struct.unpack_from(f"<{n}Q", r.data, i)
+                if all(image.executable(p) and image.has_symbol(p) for p in ptrs):
+                    return r.start + i
+            i = r.data.find(needle, i + 1)
+    return None
 
 
 def _handlers(a: KernelAnalysis, image: KernelImage, info, abi: str, d: Dispatcher,

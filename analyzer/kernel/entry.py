@@ -236,13 +236,18 @@ def _data_ranges(image: KernelImage) -> list[_Range]:
 
 
 def _idt_neighbour(image: KernelImage, rng: _Range, i: int) -> bool:
-    """A real table has another gate record next to it, or (a one-entry ia32_idt) a symbol starting at it."""
+    """A real table has another gate record next to it, or (a one-entry ia32_idt) a symbol starting at it. Symbols
+    from kallsyms may lack data symbols (CONFIG_KALLSYMS_ALL off): there, a gate to the very start of a function
+    is taken as one."""
     for j in (i - 24, i + 24):
         if rng.lo <= j and j + 24 <= rng.hi:
             vec, seg, _bits, addr = struct.unpack_from("<IIH6xQ", rng.data, j)
             if vec < 256 and seg == KERNEL_CS and image.executable(addr):
                 return True
-    return bool(image.names_at(rng.start + i))
+    if image.names_at(rng.start + i):
+        return True
+    target, = struct.unpack_from("<Q", rng.data, i + 16)
+    return image.symbols_from != "symtab" and image.has_symbol(target)
 
 
 def fallback_entries(image: KernelImage, have: set[str]) -> list[EntryPoint]:

@@ -3,6 +3,7 @@ implementation it calls, and its signature from the ftrace syscall metadata."""
 from __future__ import annotations
 
 import os
+from array import array
 
 from ..syscalls.abi import ABIS
 from .code import Code
@@ -150,6 +151,8 @@ class HandlerInfo:
             ptrs = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw) - 7, 8)]
         else:
             ptrs = [s.address for s in image.symbols_with_prefix("__syscall_meta_")]
+        if not ptrs:  # no data symbols (CONFIG_KALLSYMS_ALL off): the structures themselves, by their shape
+            ptrs = metadata_by_shape(image)
         for p in ptrs:
             # nb_args is an int; newer kernels pack flags in the bytes beside its low 7 bits
             name_p, raw_nb = mem.read_u64(p), mem.read(p + 12, 1)
@@ -184,6 +187,37 @@ class HandlerInfo:
         if name is None:
             return None
         return self.metadata().get("sys_" + name)
+
+
+def metadata_by_shape(image) -> list[int]:
+    """Addresses of struct syscall_metadata found without symbols: 8-aligned, a pointer to a "sys_*" string, then
+    syscall_nr == -1 (it is set at boot), then nb_args 0..6. The string addresses are collected first (C-speed
+    finds), then every data word is looked up in that set once; metadata() then reads and checks each.""" 
+    mem = image.memory
+    names: set[int] = set()
+    for r in mem.regions:
+        p = r.data.find(b"sys_")  # not only after a NUL: the linker shares "sys_close" with "ksys_close"'s tail
+        while p >= 0:
+            names.add(r.start + p)
+            p = r.data.find(b"sys_", p + 1)
+    out = []
+    if not names:
+        return out
+    minus_one = 0xFFFFFFFF
+    for r in mem.regions:
+        if r.executable:
+            continue
+        skip = (-r.start) % 8
+        words = array("Q")
+        words.frombytes(r.data[skip:len(r.data) - (len(r.data) - skip) % 8])
+        hits = names.intersection(words)
+        if not hits:
+            continue
+        for i, w in enumerate(words):
+            if w in hits and i + 1 < len(words) and words[i + 1] & 0xFFFFFFFF == minus_one \
+                    and (words[i + 1] >> 32) & 0x7F <= 6:
+                out.append(r.start + skip + 8 * i)
+    return out
 
 
 def _named_like(name: str | None, callees: list[tuple[str, int]]) -> tuple[str, int] | None:

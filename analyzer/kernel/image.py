@@ -14,6 +14,7 @@ import bisect
 import hashlib
 import mmap
 import os
+import re
 import stat
 import struct
 import threading
@@ -706,10 +707,15 @@ def _build_id(notes: bytes) -> str | None:
 def _version(image: KernelImage) -> str | None:
     addr = image.address_of("linux_banner")
     text = image.memory.read_cstring(addr, 512) if addr else None
-    if text is None:
+    if text is None:  # no linux_banner symbol: the banner's text, "#<build number>" included (other copies of
+        found = []    # the format lack it)
         for r in image.memory.regions:
             i = r.data.find(b"Linux version ")
-            if i >= 0:
-                text = image.memory.read_cstring(r.start + i, 512)
-                break
+            while i >= 0 and len(found) < 16:
+                found.append(image.memory.read_cstring(r.start + i, 512) or "")
+                i = r.data.find(b"Linux version ", i + 1)
+        text = next((t for t in found if _BANNER.search(t)), found[0] if found else None)
     return text.strip() if text else None
+
+
+_BANNER = re.compile(r"^Linux version \S+ .*#\d")

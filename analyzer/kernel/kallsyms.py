@@ -2,7 +2,7 @@
 
 scripts/kallsyms.c compresses every symbol name with a 256-entry token table and emits, in one .rodata blob:
 kallsyms_num_syms (u32), kallsyms_names (per symbol a length, ULEB128 since 6.1, then token bytes; the first
-character is the nm type), kallsyms_markers (u32 offset of every 256th name), [kallsyms_seqs_of_names (3 bytes
+character is the nm type), kallsyms_markers (the offset of every 256th name: u32, unsigned long before 4.20), [kallsyms_seqs_of_names (3 bytes
 per symbol)], kallsyms_token_table (256 NUL-terminated strings), kallsyms_token_index (u16 offsets), and the
 addresses: kallsyms_offsets (s32) + kallsyms_relative_base (u64), or kallsyms_addresses (u64) on old or
 !BASE_RELATIVE kernels. Up to 6.3 the addresses come first; 6.4 moved them after the token index.
@@ -99,28 +99,31 @@ def _decode(data: bytes, vaddr: int, tt: int, index_at: int, text_start: int) ->
         if (vaddr + z) % 4:
             z -= 1
             continue
-        markers = _markers(data, z)
-        names = _names(data, z, markers)
-        if names is not None:
-            start, count, entries = names
-            sym = _addresses(data, vaddr, start, count, index_at, entries, text_start, tt)
-            if sym is not None:
-                return sym
+        for width in (4, 8):  # u32 markers; unsigned long (u64) before Linux 4.20
+            if width == 8 and ((vaddr + z) % 8 or data[z + 4:z + 8] != b"\0\0\0\0"):
+                continue
+            markers = _markers(data, z, width)
+            names = _names(data, z, markers)
+            if names is not None:
+                start, count, entries = names
+                sym = _addresses(data, vaddr, start, count, index_at, entries, text_start, tt)
+                if sym is not None:
+                    return sym
         z -= 4
     return None
 
 
-def _markers(data: bytes, z: int) -> list[int]:
-    """The run of u32 from z that could be kallsyms_markers: 0, then increasing by what 256 names can take."""
+def _markers(data: bytes, z: int, width: int) -> list[int]:
+    """The run of words from z that could be kallsyms_markers: 0, then increasing by what 256 names can take."""
     out = [0]
-    p = z + 4
-    while p + 4 <= len(data):
-        v = int.from_bytes(data[p:p + 4], "little")
+    p = z + width
+    while p + width <= len(data):
+        v = int.from_bytes(data[p:p + width], "little")
         step = v - out[-1]
         if not 2 * 256 <= step <= MAX_ENTRY * 256:
             break
         out.append(v)
-        p += 4
+        p += width
     return out
 
 
@@ -177,10 +180,11 @@ def _addresses(data: bytes, vaddr: int, names_start: int, n: int, index_at: int,
     count_at = names_start - 4 if int.from_bytes(data[names_start - 4:names_start], "little") == n else names_start - 8
     index_end = index_at + 512
     candidates = []
+    # Every table starts 8-aligned (scripts/kallsyms.c: `.balign 8` before each label on 64-bit).
     # offsets first (<= 6.3): [offsets][pad][relative_base][num_syms] or [addresses][num_syms]
     rb = count_at - 8
-    for pad in (0, 4):
-        candidates.append(("offsets-first", rb - 4 * n - pad, rb))
+    at = rb - 4 * n
+    candidates.append(("offsets-first", at - (vaddr + at) % 8, rb))
     candidates.append(("offsets-first", count_at - 8 * n, None))
     # offsets last (6.4+): [token_index][pad][offsets][pad][relative_base]
     off = _align(vaddr, index_end, 8)

@@ -28,8 +28,11 @@ def find_vdso_images(image: KernelImage, warnings: list[str], deadline: Deadline
     """Every vDSO image the kernel embeds (by the vdso_image_* symbols), with its sites; what cannot be read is
     said in `warnings`."""
     out = []
-    for sym in IMAGES:
-        at = image.address_of(sym)
+    located = [(sym, image.address_of(sym)) for sym in IMAGES]
+    if all(at is None for _sym, at in located):
+        return [v for v in (_by_header(image, data, blob, warnings, deadline) for data, blob in _elf_blobs(image))
+                if v is not None]
+    for sym, at in located:
         if at is None:
             continue
         head = image.memory.read(at, 16)
@@ -46,6 +49,41 @@ def find_vdso_images(image: KernelImage, warnings: list[str], deadline: Deadline
         except Exception as e:  # noqa: BLE001 - a broken image costs its own analysis, not the kernel's
             warnings.append(f"{sym}: the vDSO image was not analysed: {type(e).__name__}: {str(e)[:160]}")
     return out
+
+
+def _elf_blobs(image: KernelImage):
+    """Without the vdso_image_* symbols (CONFIG_KALLSYMS_ALL off): the page-aligned ELF shared objects embedded in
+    the kernel's data (vdso2c emits each image as a page-aligned array of whole pages), each up to the page after
+    its section headers."""
+    for r in image.memory.regions:
+        p = r.data.find(b"\x7fELF")
+        while p >= 0:
+            if (r.start + p) % 4096 == 0 and len(r.data) >= p + 64 and r.data[p + 16] == 3:  # ET_DYN
+                if r.data[p + 4] == 2:
+                    shoff, = struct.unpack_from("<Q", r.data, p + 0x28)
+                    shentsize, shnum = struct.unpack_from("<HH", r.data, p + 0x3A)
+                else:
+                    shoff, = struct.unpack_from("<I", r.data, p + 0x20)
+                    shentsize, shnum = struct.unpack_from("<HH", r.data, p + 0x2E)
+                size = -(-(shoff + shentsize * shnum) // 4096) * 4096  # whole pages, as vdso_image.size has it
+                if 0 < size <= MAX_IMAGE and p + size <= len(r.data):
+                    yield r.start + p, r.data[p:p + size]
+            p = r.data.find(b"\x7fELF", p + 1)
+
+
+def _by_header(image: KernelImage, data: int, blob: bytes, warnings: list[str], deadline: Deadline):
+    """A vDSO found by its ELF header, named as the kernel names it: by class and machine."""
+    machine, = struct.unpack_from("<H", blob, 18)
+    sym = {(2, 62): "vdso_image_64", (1, 3): "vdso_image_32", (1, 62): "vdso_image_x32"}.get((blob[4], machine))
+    if sym is None:
+        return None
+    try:
+        v = _analyse(image, sym, data, blob, deadline)
+    except Exception as e:  # noqa: BLE001 - as above
+        warnings.append(f"{sym}: the vDSO image was not analysed: {type(e).__name__}: {str(e)[:160]}")
+        return None
+    v.notes = sorted(set(v.notes) | {"located by its ELF header: the image has no vdso_image_* symbol"})
+    return v
 
 
 def _analyse(image: KernelImage, sym: str, data: int, blob: bytes, deadline: Deadline) -> VdsoImage:
