@@ -2,10 +2,11 @@
 
 scripts/kallsyms.c compresses every symbol name with a 256-entry token table and emits, in one .rodata blob:
 kallsyms_num_syms (u32), kallsyms_names (per symbol a length, ULEB128 since 6.1, then token bytes; the first
-character is the nm type), kallsyms_markers (the offset of every 256th name: u32, unsigned long before 4.20), [kallsyms_seqs_of_names (3 bytes
-per symbol)], kallsyms_token_table (256 NUL-terminated strings), kallsyms_token_index (u16 offsets), and the
-addresses: kallsyms_offsets (s32) + kallsyms_relative_base (u64), or kallsyms_addresses (u64) on old or
-!BASE_RELATIVE kernels. Up to 6.3 the addresses come first; 6.4 moved them after the token index.
+character is the nm type), kallsyms_markers (the offset of every 256th name: u32, unsigned long before 4.20),
+[kallsyms_seqs_of_names (3 bytes per symbol)], kallsyms_token_table (256 NUL-terminated strings),
+kallsyms_token_index (u16 offsets), and the addresses: kallsyms_offsets (s32) + kallsyms_relative_base (u64), or
+kallsyms_addresses (u64) on old or !BASE_RELATIVE kernels. Up to 6.3 the addresses come first; 6.4 moved them
+after the token index.
 
 Nothing here trusts a version number. The token table is found by content (the characters used in names keep
 their own slot, so "0".."9" are consecutive tokens 48..57), the index must match it entry for entry, the markers
