@@ -367,3 +367,58 @@ def test_without_data_symbols_what_is_needed_comes_from_the_code(monkeypatch):
     strip = [{k: v for k, v in x.to_dict().items() if k != "notes"} for x in az.vdso]
     assert [{k: v for k, v in x.to_dict().items() if k != "notes"} for x in a.vdso] == strip
     assert all(any("ELF header" in n for n in x.notes) for x in a.vdso) and len(a.vdso) == 2
+
+
+def _nm_type(s) -> str:
+    t = "T" if s.kind in ("func", "notype") and s.code else "D" if s.kind == "object" else "R"
+    return t.lower() if s.local else t
+
+
+def _with_kallsyms_only(src: Path, layout: str, encoding: str) -> bytes:
+    """The ELF at `src` without its section headers (so without .symtab), and with its symbols as kallsyms tables in
+    a new read-only segment, written as scripts/kallsyms.c writes them (tests/test_kallsyms_layouts.py)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_kallsyms_layouts import SEGMENT, tables
+
+    image = load_kernel(str(src))
+    text = min(r.start for r in image.memory.regions if r.executable)
+    syms = {(s.name.encode(), _nm_type(s), s.address) for s in image.symbols}
+    # a real kernel's names use every digit (the token table is found by "0".."9"); this small one gets one that
+    # does, and the _text a real kallsyms always has
+    syms |= {(b"_text", "T", text), (b"digits_0123456789", "r", text + 0x1000)}
+    blob = tables(sorted(syms, key=lambda s: (s[2], s[0])), layout, encoding)
+    raw = bytearray(src.read_bytes())
+    e_phoff, = struct.unpack_from("<Q", raw, 0x20)
+    e_phnum, = struct.unpack_from("<H", raw, 0x38)
+    phdrs = bytes(raw[e_phoff:e_phoff + 56 * e_phnum])
+    raw += bytes(-len(raw) % 0x1000)
+    blob_off = len(raw)
+    raw += blob
+    raw += bytes(-len(raw) % 8)
+    ph_off = len(raw)
+    raw += phdrs + struct.pack("<IIQQQQQQ", 1, 4, blob_off, SEGMENT, SEGMENT, len(blob), len(blob), 0x1000)
+    struct.pack_into("<Q", raw, 0x20, ph_off)
+    struct.pack_into("<Q", raw, 0x28, 0)  # e_shoff: no section headers
+    struct.pack_into("<HHHH", raw, 0x38, e_phnum + 1, 64, 0, 0)  # e_phnum, e_shentsize, e_shnum, e_shstrndx
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("name", ["vmlinux-table", "vmlinux-switch", "vmlinux-jumptable"])
+def test_both_dispatcher_forms_through_kallsyms(tmp_path, name):
+    """Debian's kernels all dispatch through the x64_sys_call switch; the table form (and a jump table) through
+    kallsyms is checked on the corpus's synthetic kernels, their symbol tables replaced by kallsyms tables."""
+    src = ROOT / "corpus" / "kernel" / "bin" / name
+    want = analyze_kernel(str(src), use_cache=False)
+    img = tmp_path / f"{name}.kallsyms"
+    img.write_bytes(_with_kallsyms_only(src, "offsets-last", "relative"))
+    got = analyze_kernel(str(img), use_cache=False)
+    assert got.symbols == "kallsyms" and load_kernel(str(img)).sections == []
+    assert {abi: d.kind for abi, d in got.dispatchers.items()} == {abi: d.kind for abi, d in want.dispatchers.items()}
+    for abi, table in want.tables.items():
+        for nr, h in table.items():
+            g = got.tables[abi][nr]
+            assert (g.symbol, g.address, g.enosys, g.implementation, g.signature) == \
+                   (h.symbol, h.address, h.enosys, h.implementation, h.signature), (abi, nr)
+    assert [(e.instruction, e.symbol, e.address, e.dispatcher) for e in got.entries] == \
+           [(e.instruction, e.symbol, e.address, e.dispatcher) for e in want.entries]
+    assert got.disagreements == want.disagreements

@@ -650,6 +650,9 @@ def _from_elf_bytes(path: str, elf: bytes, sha256: str, file_size: int, compress
             raise BadKernel(path, f"a stripped vmlinux (no symbol table), and {e}; use the unstripped one, e.g. "
                                   "/usr/lib/debug/boot/vmlinux-* from the linux-image-*-dbg package") from None
         loaded = [(i, a, n, bool(f & 0x4)) for i, (_nm, a, n, _o, t, f) in enumerate(sections) if f & 0x2 and a]
+        if not loaded:  # no section headers (a memory dump, a rebuilt image): the segments stand in for them
+            loaded = [(len(sections) + i + 1, r.start, len(r.data), r.executable) for i, r in enumerate(regions)]
+            exec_sections = {i for i, _a, _n, x in loaded if x}
         table = SymbolTable(*kallsyms.elf_symtab(syms, loaded), exec_sections)
         how = "kallsyms"
     return _image(path, Memory(regions), lay, sha256, file_size, table, sections, how, compression)

@@ -241,8 +241,9 @@ def elf_symtab(sym: Kallsyms, sections: list[tuple[int, int, int, bool]]) -> tup
     kallsyms has no sizes: each symbol extends to the next higher address in its section, as the kernel's own
     kallsyms_lookup_size_offset() decides, with one exception. The entry code's assembly labels the points other
     code jumps to (entry_SYSCALL_64_safe_stack, entry_SYSCALL_64_after_hwframe), and kallsyms lists them like
-    functions; between __entry_text_start and __entry_text_end a symbol named like the one before it plus a
-    suffix is a label inside it, so the function keeps going (its ELF symbol's size says the same)."""
+    functions; between __entry_text_start and __entry_text_end (without those markers: from a symbol named
+    entry_*) a symbol named like the one before it plus a suffix is a label inside it, so the function keeps going
+    (its ELF symbol's size says the same)."""
     secs = sorted((a, a + n, i, x) for i, a, n, x in sections if a and n)
     starts = [s[0] for s in secs]
     order = sorted(range(len(sym)), key=sym.addresses.__getitem__)
@@ -260,9 +261,10 @@ def elf_symtab(sym: Kallsyms, sections: list[tuple[int, int, int, bool]]) -> tup
         shndx, executable = (sec[2], sec[3]) if sec else (SHN_ABS, False)
         if sec is not None:
             m = bisect.bisect_right(addrs_sorted, addr, k)
-            if entry_lo is not None and entry_hi is not None and entry_lo <= addr < entry_hi:
-                label = names_sorted[k] + b"_"
-                while m < len(addrs_sorted) and addrs_sorted[m] < entry_hi and names_sorted[m].startswith(label):
+            marked = entry_lo is not None and entry_hi is not None
+            if (entry_lo <= addr < entry_hi) if marked else names_sorted[k].startswith(b"entry_"):
+                label, limit = names_sorted[k] + b"_", entry_hi if marked else sec[1]
+                while m < len(addrs_sorted) and addrs_sorted[m] < limit and names_sorted[m].startswith(label):
                     m = bisect.bisect_right(addrs_sorted, addrs_sorted[m], m)
             end = min(addrs_sorted[m] if m < len(addrs_sorted) else sec[1], sec[1])
             size = end - addr
