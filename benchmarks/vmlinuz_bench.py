@@ -13,8 +13,8 @@ For each image and run, interleaved, each a fresh process (wall time, peak RSS b
                      kallsyms, the whole kernel analysis; then it writes the cache, as a first real run does)
   * sysscan cached   the same command again
   * vmlinux-to-elf   `vmlinux-to-elf --e-machine 62 --bit-size 64 IMG OUT` (the peer: it decompresses and
-                     rebuilds an ELF with the kallsyms
-                     symbols, the step before an analysis), once per image: it is slow
+                     rebuilds an ELF with the kallsyms symbols, the step before an analysis), once per
+                     image: it is slow
 Exactness: every ABI's table from the vmlinuz, entry by entry, against the -dbg vmlinux's analysis (all fields but
 the source line), or against the .tbl files. The peer's result: its exit status, and the symbols its ELF has.
 

@@ -245,37 +245,53 @@ def elf_symtab(sym: Kallsyms, sections: list[tuple[int, int, int, bool]]) -> tup
     entry_*) a symbol named like the one before it plus a suffix is a label inside it, so the function keeps going
     (its ELF symbol's size says the same)."""
     secs = sorted((a, a + n, i, x) for i, a, n, x in sections if a and n)
-    starts = [s[0] for s in secs]
     order = sorted(range(len(sym)), key=sym.addresses.__getitem__)
-    addrs_sorted = [sym.addresses[i] for i in order]
-    names_sorted = [sym.names[i] for i in order]
+    addrs = [sym.addresses[i] for i in order]
+    names = [sym.names[i] for i in order]
+    count = len(addrs)
+    # the next higher address after each symbol's (one pass from the end)
+    after = [0] * count
+    nxt = None
+    for k in range(count - 1, -1, -1):
+        after[k] = nxt
+        if k and addrs[k - 1] != addrs[k]:
+            nxt = addrs[k]
     entry_lo, entry_hi = _named(sym, b"__entry_text_start"), _named(sym, b"__entry_text_end")
+    marked = entry_lo is not None and entry_hi is not None
+    infos = {(t, x): _info(chr(t), x) for t in set(sym.types) for x in (False, True)}
     strtab = bytearray(b"\0")
     out = [bytes(24)]  # the null symbol
     pack = _SYM.pack
-    for k, i in enumerate(order):
-        addr = addrs_sorted[k]
-        t = chr(sym.types[i])
-        j = bisect.bisect_right(starts, addr) - 1
-        sec = secs[j] if j >= 0 and addr < secs[j][1] else None
-        shndx, executable = (sec[2], sec[3]) if sec else (SHN_ABS, False)
+    j = 0  # the section of the current address: addresses only grow
+    for k in range(count):
+        addr = addrs[k]
+        while j < len(secs) and secs[j][1] <= addr:
+            j += 1
+        sec = secs[j] if j < len(secs) and secs[j][0] <= addr else None
         if sec is not None:
-            m = bisect.bisect_right(addrs_sorted, addr, k)
-            marked = entry_lo is not None and entry_hi is not None
-            if (entry_lo <= addr < entry_hi) if marked else names_sorted[k].startswith(b"entry_"):
-                label, limit = names_sorted[k] + b"_", entry_hi if marked else sec[1]
-                while m < len(addrs_sorted) and addrs_sorted[m] < limit and names_sorted[m].startswith(label):
-                    m = bisect.bisect_right(addrs_sorted, addrs_sorted[m], m)
-            end = min(addrs_sorted[m] if m < len(addrs_sorted) else sec[1], sec[1])
-            size = end - addr
+            end = after[k]
+            if (entry_lo <= addr < entry_hi) if marked else names[k].startswith(b"entry_"):
+                label, limit = names[k] + b"_", entry_hi if marked else sec[1]
+                m = bisect.bisect_right(addrs, addr, k)
+                while m < count and addrs[m] < limit and names[m].startswith(label):
+                    m = bisect.bisect_right(addrs, addrs[m], m)
+                end = addrs[m] if m < count else None
+            size = min(end if end is not None else sec[1], sec[1]) - addr
+            shndx, executable = sec[2], sec[3]
         else:
-            size = 0
-        upper = t.upper()
-        kind = STT_FUNC if upper in "TW" and executable else STT_OBJECT if upper in "DRBVGSW" else STT_NOTYPE
-        bind = STB_WEAK if upper in "WV" else STB_GLOBAL if t.isupper() else STB_LOCAL
-        out.append(pack(len(strtab), bind << 4 | kind, 0, shndx, addr, size))
-        strtab += sym.names[i] + b"\0"
+            size, shndx, executable = 0, SHN_ABS, False
+        out.append(pack(len(strtab), infos[sym.types[order[k]], executable], 0, shndx, addr, size))
+        strtab += names[k] + b"\0"
     return b"".join(out), bytes(strtab)
+
+
+def _info(t: str, executable: bool) -> int:
+    """st_info for an nm type letter: text in an executable section is a function, data an object; upper case
+    is global, V/W weak."""
+    upper = t.upper()
+    kind = STT_FUNC if upper in "TW" and executable else STT_OBJECT if upper in "DRBVGSW" else STT_NOTYPE
+    bind = STB_WEAK if upper in "WV" else STB_GLOBAL if t.isupper() else STB_LOCAL
+    return bind << 4 | kind
 
 
 def _named(sym: Kallsyms, name: bytes) -> int | None:
