@@ -74,7 +74,7 @@ def test_sysroot_resolves_inside_the_root_only(tmp_path):
         link = root / lib.lstrip("/")
         if not link.exists():
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(dst)
+            link.symlink_to("/" + os.path.realpath(lib).lstrip("/"))  # absolute inside the root, as in an image
     r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
     paths = [o.path for o in r.surface.objects]
     assert len(paths) == 3 and all(os.path.realpath(p).startswith(str(root)) for p in paths), paths
@@ -84,6 +84,44 @@ def test_sysroot_resolves_inside_the_root_only(tmp_path):
     missing = [o for o in r.surface.open_ends if o.kind == "missing-library"]
     assert missing and "libc.so.6" in missing[0].detail
     assert all(os.path.realpath(o.path).startswith(str(root)) for o in r.surface.objects)
+
+
+def test_sysroot_links_are_followed_inside_the_root(tmp_path):
+    """A root laid out as Debian's images are: merged /usr (lib -> usr/lib, relative) and the loader reached
+    through an absolute link (/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2). The
+    absolute target is the root's file, not the host's."""
+    root = tmp_path / "root"
+    libdir = root / "usr/lib/x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")
+    (root / "lib64").mkdir()
+    shutil.copy(CORPUS / "bin/idioms_pie", root / "usr/bin/prog")
+    for name in ("ld-linux-x86-64.so.2", "libc.so.6"):
+        shutil.copy(os.path.realpath(f"/lib/x86_64-linux-gnu/{name}"), libdir / name)
+    (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
+    paths = {o.kind: o.path for o in r.surface.objects}
+    assert set(paths) == {"program", "interpreter", "needed"}
+    assert all(os.path.realpath(p).startswith(str(root) + "/") for p in paths.values()), paths
+    assert not [o for o in r.surface.open_ends if o.kind == "missing-library"]
+
+
+def test_in_root_is_a_chroot_walk(tmp_path):
+    from analyzer.program.libraries import in_root
+
+    root = tmp_path / "r"
+    (root / "a/b").mkdir(parents=True)
+    (root / "a/b/f").write_text("x")
+    (root / "abs").symlink_to("/a/b")
+    (root / "up").symlink_to("../../../../a")  # .. stops at the root
+    (root / "loop").symlink_to("/loop")
+    real = os.path.realpath(root)
+    assert in_root(str(root), "/abs/f") == os.path.join(real, "a/b/f")
+    assert in_root(str(root), "/up/b/f") == os.path.join(real, "a/b/f")
+    assert in_root(str(root), "/a/b/../../abs/./f") == os.path.join(real, "a/b/f")
+    assert not os.path.exists(in_root(str(root), "/loop/x"))
+    assert in_root("/", "/etc/passwd") == "/etc/passwd" and in_root(str(root), "rel/x") == "rel/x"
 
 
 def test_a_program_without_raw_sites_gets_its_surface_with_paths():

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from .. import model
 from ..budget import NEVER, BudgetExceeded, Deadline
+from ..program.libraries import in_root
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
@@ -391,7 +392,7 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
     from ..program.load import load
     from .ldcache import read
 
-    cache = read(os.path.join(sysroot, "etc/ld.so.cache"))
+    cache = read(in_root(sysroot, "/etc/ld.so.cache"))
     done = {os.path.realpath(o.path) for o in objects}
     sonames = {o.lb.soname for o in objects if o.lb.soname} | {os.path.basename(o.name) for o in objects}
     todo = [(i, addr, lib) for i, s in enumerate(summaries) for addr, _n, _c, lib in s.loader_calls if lib]

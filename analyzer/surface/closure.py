@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..program.libraries import LIB_DIRS
+from ..program.libraries import LIB_DIRS, in_root
 from . import ldcache
 
 LIB_TOKEN = {64: "lib/x86_64-linux-gnu", 32: "lib/i386-linux-gnu"}
@@ -45,10 +45,6 @@ def expand(entry: str, origin: str, bits: int) -> str:
     return entry
 
 
-def _in_root(sysroot: str, path: str) -> str:
-    return os.path.join(sysroot, path.lstrip("/")) if os.path.isabs(path) else path
-
-
 def _origin(obj_path: str, sysroot: str) -> str:
     """$ORIGIN: the directory of the object as the process sees it (inside the sysroot)."""
     real = os.path.realpath(obj_path)
@@ -73,7 +69,7 @@ def find(name: str, requester: LoadedObject, chain: list[LoadedObject], sysroot:
          bits: int) -> str | None:
     """The file DT_NEEDED `name` of `requester` resolves to, or None."""
     if "/" in name:
-        p = _in_root(sysroot, expand(name, _origin(requester.path, sysroot), bits))
+        p = in_root(sysroot, expand(name, _origin(requester.path, sysroot), bits))
         return p if _usable(p, bits) else None
     dirs: list[str] = []
     if not requester.lb.runpath:
@@ -82,16 +78,16 @@ def find(name: str, requester: LoadedObject, chain: list[LoadedObject], sysroot:
     dirs += [expand(d, _origin(requester.path, sysroot), bits) for d in requester.lb.runpath]
     for d in dirs:
         if d:
-            p = _in_root(sysroot, os.path.join(d, name))
+            p = in_root(sysroot, os.path.join(d, name))
             if _usable(p, bits):
                 return p
     hit = cache.get((name, bits))
     if hit:
-        p = _in_root(sysroot, hit)
+        p = in_root(sysroot, hit)
         if _usable(p, bits):
             return p
     for d in LIB_DIRS[bits]:
-        p = _in_root(sysroot, os.path.join(d, name))
+        p = in_root(sysroot, os.path.join(d, name))
         if _usable(p, bits):
             return p
     return None
@@ -104,14 +100,14 @@ def closure(program, load, sysroot: str = "/", expired=lambda: False) -> Closure
 
     out = Closure()
     bits = program.bits
-    cache = ldcache.read(_in_root(sysroot, "/etc/ld.so.cache"))
+    cache = ldcache.read(in_root(sysroot, "/etc/ld.so.cache"))
     top = LoadedObject(program.path, program.path, "program", None, program)
     out.objects.append(top)
     seen_files = {os.path.realpath(program.path)}
     seen_names = {n for n in (program.soname,) if n}
     queue: list[tuple[LoadedObject, list[LoadedObject]]] = [(top, [])]
     if program.interpreter and program.interpreter != "?":
-        p = _in_root(sysroot, program.interpreter)
+        p = in_root(sysroot, program.interpreter)
         if _usable(p, bits):
             try:
                 lb = load(p)
