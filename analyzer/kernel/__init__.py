@@ -20,7 +20,7 @@ from .. import __version__
 from ..budget import gc_paused
 from ..syscalls import abi as syscall_abi
 from . import cache
-from .image import KernelImage, fingerprint, load_kernel
+from .image import KernelImage, WholeFile, fingerprint, load_kernel
 from .model import (
     ABIS,
     X32_SYSCALL_BIT,
@@ -61,6 +61,9 @@ def _analyze_kernel(path: str, use_cache: bool) -> KernelAnalysis:
             hit.timings = {"fingerprint": fp_time(t0), "total": time.perf_counter() - t0}
             return hit
     t1 = time.perf_counter()
+    if isinstance(fp, WholeFile) and fp.compressed:
+        fp.start()  # the payload decompresses while the analysis modules (Capstone, LIEF) are imported
+        _preload()
     image = load_kernel(path, known=fp)
     t2 = time.perf_counter()
     analysis = analyze_image(image)
@@ -69,6 +72,12 @@ def _analyze_kernel(path: str, use_cache: bool) -> KernelAnalysis:
     if use_cache:
         cache.store(analysis)
     return analysis
+
+
+def _preload() -> None:
+    import lief  # noqa: F401 - the vDSO images are loaded with it (program/load.py imports it when it loads)
+
+    from . import code, dispatch  # noqa: F401 - Capstone
 
 
 def fp_time(t0: float) -> float:

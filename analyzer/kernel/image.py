@@ -469,6 +469,31 @@ class WholeFile:
         self.build_id = build_id
         self.compressed = compressed
         self.sha256 = hashlib.sha256(data).hexdigest()
+        self._thread: threading.Thread | None = None
+        self._payload: bz.Payload | None = None
+        self._error: Exception | None = None
+
+    def start(self) -> None:
+        """Decompress a bzImage's payload in a thread (the decompressors release the GIL) while the caller imports
+        what the analysis needs; payload() waits for it."""
+        if self.compressed and self._thread is None:
+            self._thread = threading.Thread(target=self._extract, name="sysscan-vmlinuz", daemon=True)
+            self._thread.start()
+
+    def _extract(self) -> None:
+        try:
+            self._payload = bz.extract(self.path, self.data)
+        except Exception as e:  # re-raised by payload(), in the caller's thread
+            self._error = e
+
+    def payload(self) -> bz.Payload:
+        if self._thread is None:
+            return bz.extract(self.path, self.data)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._payload is not None
+        return self._payload
 
 
 MAX_BZIMAGE = 256 << 20
@@ -506,7 +531,7 @@ def load_kernel(path: str, known: Fingerprint | WholeFile | None = None) -> Kern
             known = None
         if is_bzimage(mm[:0x240]):
             whole = known if isinstance(known, WholeFile) else WholeFile(path, _whole(path, mm, size), None, True)
-            payload = bz.extract(path, whole.data)
+            payload = whole.payload()
             return _from_elf_bytes(path, payload.elf, whole.sha256, size, payload.compression)
         return _parse(path, mm, size, f.fileno(), known)
     finally:
