@@ -172,3 +172,21 @@ def test_elf_symtab_sizes_reach_the_next_symbol_and_entry_labels_stay_inside():
     assert got["do_syscall_64"][4] == 0x80  # outside the entry text: up to the next symbol, as kallsyms says
     assert got["sys_call_table"][:3] == (kallsyms.STT_OBJECT, kallsyms.STB_GLOBAL, 2)
     assert got["entry_SYSCALL_64_safe_stack"][:3] == (kallsyms.STT_FUNC, kallsyms.STB_LOCAL, 1)
+
+
+@pytest.mark.parametrize("before", ["zeros", "random", "marker-like"])
+def test_a_token_table_without_the_rest_is_refused_with_bounded_work(before):
+    """Hostile or damaged images: a real-looking token table and index after 16 MiB of zeros (every word a
+    candidate kallsyms_markers[0]), of random bytes, or of words that look like a long markers run. The search is
+    bounded (candidates tried nearest first, a few hundred at most) and ends in NoKallsyms, never a hang."""
+    blob = tables(symbols(), "offsets-last", "absolute-percpu")
+    tt, index_at = kallsyms._token_table(blob, blob.index(kallsyms.DIGITS))
+    tail = blob[tt - tt % 8:index_at + 512]
+    if before == "zeros":
+        head = bytes(16 << 20)
+    elif before == "random":
+        head = random.Random(5).randbytes(4 << 20)
+    else:
+        head = b"".join(struct.pack("<I", 600 * i) for i in range(1 << 18))
+    with pytest.raises(kallsyms.NoKallsyms, match="none decodes"):
+        kallsyms.recover([(SEGMENT, head + tail)], TEXT)

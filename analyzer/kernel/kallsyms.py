@@ -24,6 +24,9 @@ DIGITS = b"0\x001\x002\x003\x004\x005\x006\x007\x008\x009\x00"
 MAX_ENTRY = 2 + 512  # ULEB128 length + KSYM_NAME_LEN
 MAX_SYMS = 1 << 22
 SEARCH_BACK = 1 << 24  # how far before the token table the markers may lie (seqs_of_names is 3 bytes/symbol)
+MAX_MARKER_TRIES = 256  # zero words tried as kallsyms_markers[0], nearest the token table first
+MAX_TABLE_TRIES = 16  # "0".."9" runs tried as the token table
+MARKER_SLACK = 3  # how many marker-like words past the real markers are allowed for
 
 
 class NoKallsyms(Exception):
@@ -49,7 +52,7 @@ def recover(segments: list[tuple[int, bytes]], text_start: int) -> Kallsyms:
     tried = 0
     for vaddr, data in segments:
         p = data.find(DIGITS)
-        while p >= 0:
+        while p >= 0 and tried < MAX_TABLE_TRIES:
             tried += 1
             tokens = _token_table(data, p)
             if tokens is not None:
@@ -93,13 +96,15 @@ def _token_table(data: bytes, digits: int) -> tuple[int, int] | None:
 def _decode(data: bytes, vaddr: int, tt: int, index_at: int, text_start: int) -> Kallsyms | None:
     z = tt - 4
     floor = max(0, tt - SEARCH_BACK)
-    while z >= floor:  # markers[0] == 0: every zero word before the table, nearest first
+    tries = 0
+    while z >= floor and tries < MAX_MARKER_TRIES:  # markers[0] == 0: zero words before the table, nearest first
         z = data.rfind(b"\0\0\0\0", floor, z + 4)
         if z < 0:
             return None
         if (vaddr + z) % 4:
             z -= 1
             continue
+        tries += 1
         for width in (4, 8):  # u32 markers; unsigned long (u64) before Linux 4.20
             if width == 8 and ((vaddr + z) % 8 or data[z + 4:z + 8] != b"\0\0\0\0"):
                 continue
@@ -130,20 +135,23 @@ def _markers(data: bytes, z: int, width: int) -> list[int]:
 
 def _names(data: bytes, z: int, markers: list[int]):
     """(names start, symbol count, [(start, end) of each name's token bytes]) for the kallsyms_num_syms +
-    kallsyms_names that end at the markers at z: the count precedes the names, its 256-blocks are the markers'."""
-    last = markers[-1]
-    hi = z - last
-    lo = max(0, hi - 256 * MAX_ENTRY)
-    for p in range(hi - hi % 4, lo - 1, -4):
-        if p < 4:
-            break
-        for count_at in (p - 4, p - 8):
-            n = int.from_bytes(data[count_at:count_at + 4], "little")
-            if not 0 < n <= MAX_SYMS or (n + 255) // 256 > len(markers):
-                continue
-            spans = _parse_names(data, p, n, markers, z)
-            if spans is not None:
-                return p, n, spans
+    kallsyms_names that end at the markers at z: the count precedes the names, and there is one marker per 256
+    names (the run of marker-like words may go on a little past the real ones). The count is looked for among the
+    words of the window where the names can start, by value (a C-speed filter), then each candidate is parsed."""
+    for m in range(len(markers), max(0, len(markers) - MARKER_SLACK), -1):
+        hi = z - markers[m - 1]  # the names start at or before this
+        lo = max(8, hi - 256 * MAX_ENTRY)
+        w0 = lo - 8 - (lo - 8) % 4
+        words = array("I")
+        words.frombytes(data[w0:hi - (hi - w0) % 4])
+        low, high = 256 * (m - 1), 256 * m
+        for k in [k for k, v in enumerate(words) if low < v <= high]:
+            count_at = w0 + 4 * k
+            for p in (count_at + 4, count_at + 8):  # the names follow the count, 8-aligned on 64-bit
+                if lo <= p <= hi:
+                    spans = _parse_names(data, p, words[k], markers, z)
+                    if spans is not None:
+                        return p, words[k], spans
     return None
 
 
