@@ -417,10 +417,73 @@ def make_case(seed: int, index: int, seeds: dict[str, list[str]], kernel_every: 
     else:
         kind, base = "user", rng.choice(seeds["user"])
     data, desc = mutate(rng, _seed_bytes(base))
+    if kind == "kernel" and rng.random() < BZIMAGE_SHARE:
+        data, how = bzimage(rng, data if rng.random() < 0.5 else _seed_bytes(base))
+        desc = f"{how} bzImage of ({desc})"
     extra: tuple[str, ...] = ()
     if kind == "user" and rng.random() < 0.15:
         extra = ("-f", "table", "-v", "--color", "always")  # the terminal renderer sees the garbage strings too
     return Case(seed, index, base, kind, desc, data, extra)
+
+
+BZIMAGE_SHARE = 0.5  # kernel cases wrapped as a /boot/vmlinuz, some with their compressed payload damaged
+
+
+def bzimage(rng: random.Random, elf: bytes) -> tuple[bytes, str]:
+    """The ELF as a bzImage's payload, compressed by one of the formats a vmlinuz uses, then perhaps damaged: bytes
+    flipped in the compressed stream, the stream cut, the size trailer lying, the header's payload fields absurd."""
+    import bz2
+    import gzip
+    import lzma
+
+    import lz4.block
+    import zstandard
+
+    fmt = rng.choice(("gzip", "bzip2", "xz", "lzma", "lz4", "zstd"))
+    if fmt == "gzip":
+        packed = gzip.compress(elf, 6, mtime=0)
+    elif fmt == "bzip2":
+        packed = bz2.compress(elf)
+    elif fmt == "xz":
+        packed = lzma.compress(elf, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32,
+                               filters=[{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2}])
+    elif fmt == "lzma":
+        packed = lzma.compress(elf, format=lzma.FORMAT_ALONE)
+    elif fmt == "lz4":  # the legacy frame: magic, then (u32 size, block) per 8 MiB
+        block = lz4.block.compress(elf, store_size=False)
+        packed = b"\x02\x21\x4c\x18" + struct.pack("<I", len(block)) + block
+    else:
+        packed = zstandard.ZstdCompressor(write_content_size=False).compress(elf)
+    size = len(elf)
+    hows = [fmt]
+    r = rng.random()
+    if r < 0.3 and len(packed) > 16:
+        b = bytearray(packed)
+        for _ in range(rng.randint(1, 8)):
+            b[rng.randrange(len(b))] ^= 1 << rng.randrange(8)
+        packed = bytes(b)
+        hows.append("flipped")
+    elif r < 0.45:
+        packed = packed[:rng.randrange(len(packed) + 1)]
+        hows.append("cut")
+    elif r < 0.55:
+        size = rng.choice((0, 1, 0xFFFFFFFF, size * 1000))
+        hows.append("size trailer lies")
+    setup_sects = rng.choice((0, 1, 4, 31))
+    head = bytearray((setup_sects or 4) * 512 + 512)
+    head[0x1F1] = setup_sects
+    head[0x1FE:0x200] = b"\x55\xaa"
+    head[0x202:0x206] = b"HdrS"
+    version = rng.choice((0x0206, 0x020F, 0x020F))
+    struct.pack_into("<H", head, 0x206, version)
+    stub = bytes(rng.randrange(0, 0x400))
+    payload = packed + struct.pack("<I", size & 0xFFFFFFFF)
+    off, length = len(stub), len(payload)
+    if rng.random() < 0.15:
+        off, length = rng.choice(((0xFFFFFFFF, length), (off, 0xFFFFFFFF), (0, 0), (off + 3, length)))
+        hows.append("payload fields absurd")
+    struct.pack_into("<II", head, 0x248, off, length)
+    return bytes(head) + stub + payload, " ".join(hows)
 
 
 # ---- the worker: runs cases in-process, results over a private pipe -----------------------------------------------
