@@ -47,7 +47,7 @@ class UnsupportedArch(SysscanError):
 
 
 class BadKernel(SysscanError):
-    """--vmlinux is not a usable kernel image (user binary, no symbols or kallsyms, a bad bzImage payload, other arch)."""
+    """--vmlinux is not a usable kernel (a user binary, no symbols nor kallsyms, a bad bzImage payload, other arch)."""
 
     exit_code = 7
 

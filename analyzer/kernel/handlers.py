@@ -192,7 +192,7 @@ class HandlerInfo:
 def metadata_by_shape(image) -> list[int]:
     """Addresses of struct syscall_metadata found without symbols: 8-aligned, a pointer to a "sys_*" string, then
     syscall_nr == -1 (it is set at boot), then nb_args 0..6. The string addresses are collected first (C-speed
-    finds), then every data word is looked up in that set once; metadata() then reads and checks each.""" 
+    finds), then every data word is looked up in that set once; metadata() then reads and checks each."""
     mem = image.memory
     names: set[int] = set()
     for r in mem.regions:

@@ -509,15 +509,17 @@ def fingerprint(path: str) -> Fingerprint | WholeFile:
             return WholeFile(path, _whole(path, mm, size), None, compressed=True)
         lay = _layout(path, mm, size, f.fileno(), stripped_ok=True)
         if lay.fingerprint is None:
-            return WholeFile(path, mm[:], lay.build_id, compressed=False)
+            return WholeFile(path, _whole(path, mm, size, bz.MAX_OUTPUT, "a stripped vmlinux"), lay.build_id,
+                             compressed=False)
         return lay.fingerprint
     finally:
         _close(mm, f)
 
 
-def _whole(path: str, mm, size: int) -> bytes:
-    if size > MAX_BZIMAGE:
-        raise BadKernel(path, f"a bzImage of {size >> 20} MiB: larger than any real one ({MAX_BZIMAGE >> 20} MiB)")
+def _whole(path: str, mm, size: int, cap: int = MAX_BZIMAGE, what: str = "a bzImage") -> bytes:
+    """The file read whole (it is hashed and parsed from memory), if it is no larger than any real one."""
+    if size > cap:
+        raise BadKernel(path, f"{what} of {size >> 20} MiB: larger than any real one ({cap >> 20} MiB)")
     return mm[:]
 
 
@@ -636,7 +638,7 @@ def _parse(path: str, mm: mmap.mmap, size: int, fd: int, known: Fingerprint | Wh
         return _from_elf_bytes(path, known.data, known.sha256, size, None)
     lay = _layout(path, mm, size, fd if known is None else None, stripped_ok=True)
     if lay.symtab is None:  # a stripped vmlinux (extract-vmlinux's output, say): its kallsyms
-        data = mm[:]
+        data = _whole(path, mm, size, bz.MAX_OUTPUT, "a stripped vmlinux")
         return _from_elf_bytes(path, data, hashlib.sha256(data).hexdigest(), size, None)
     fp = known if known is not None else lay.fingerprint
     sections = _sections(lay, mm, size)
