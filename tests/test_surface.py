@@ -107,6 +107,43 @@ def test_sysroot_links_are_followed_inside_the_root(tmp_path):
     assert not [o for o in r.surface.open_ends if o.kind == "missing-library"]
 
 
+def _debian_like_root(root) -> None:
+    """usr/bin/prog (a corpus program), its loader and libc in usr/lib, merged /usr (lib -> usr/lib), the loader
+    reached through an absolute link, an os-release; and two links a host would resolve differently."""
+    libdir = root / "usr/lib/x86_64-linux-gnu"
+    libdir.mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="12"\n')
+    (root / "lib").symlink_to("usr/lib")
+    (root / "lib64").mkdir()
+    shutil.copy(CORPUS / "bin/idioms_pie", root / "usr/bin/prog")
+    for name in ("ld-linux-x86-64.so.2", "libc.so.6"):
+        shutil.copy(os.path.realpath(f"/lib/x86_64-linux-gnu/{name}"), libdir / name)
+    (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+    (root / "usr/bin/alias").symlink_to("/usr/bin/prog")  # inside the root: the same program
+    (root / "usr/bin/sh").symlink_to("/bin/sh")  # missing in the root, present on the host
+
+
+def test_a_root_filesystem_is_its_own_sysroot(tmp_path):
+    """`sysscan ROOT` on an unpacked image: every ELF file in it, each program's libraries from the root, links
+    never followed to the host (usr/bin/sh -> /bin/sh is not the host's shell)."""
+    root = tmp_path / "rootfs"
+    _debian_like_root(root)
+    p = subprocess.run([sys.executable, "-m", "analyzer.cli", str(root), "-f", "json", "--no-cache"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    reports = {os.path.relpath(r["binary"]["path"], root): r for r in json.loads(p.stdout)["reports"]}
+    assert set(reports) == {"usr/bin/prog", "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                            "usr/lib/x86_64-linux-gnu/libc.so.6"}
+    objects = reports["usr/bin/prog"]["surface"]["objects"]
+    assert {o["kind"] for o in objects} == {"program", "interpreter", "needed"}
+    assert all(os.path.realpath(o["path"]).startswith(str(root) + "/") for o in objects), objects
+    other = subprocess.run([sys.executable, "-m", "analyzer.cli", str(root), str(CORPUS / "bin/idioms_pie")],
+                           capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "root filesystem" in other.stderr and other.stderr.count("\n") == 1
+
+
 def test_in_root_is_a_chroot_walk(tmp_path):
     from analyzer.program.libraries import in_root
 

@@ -52,14 +52,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="raw sites only: do not follow the program into ld.so and its shared libraries")
     g.add_argument("--sysroot", metavar="DIR", default="/",
                    help="resolve the program's interpreter and libraries under DIR (a container root, a cross "
-                        "tree), with DIR/etc/ld.so.cache; default /")
+                        "tree), with DIR/etc/ld.so.cache; default /, or the PATH itself when it is a root "
+                        "filesystem (it has etc/os-release and usr/)")
     return p
 
 
 def surface_from_cli(args: argparse.Namespace) -> tuple[bool, str]:
-    """`--no-surface`, `--sysroot DIR` (UsageError, exit 2, when DIR is not a directory)."""
+    """`--no-surface`, `--sysroot DIR` (UsageError, exit 2, when DIR is not a directory). A directory argument that
+    is a root filesystem (an unpacked image) is its own sysroot when --sysroot is not given; one at a time."""
+    from ..inputs import is_rootfs
+
     if not os.path.isdir(args.sysroot):
         raise UsageError(args.sysroot, "--sysroot: not a directory")
+    roots = [p for p in args.paths if is_rootfs(p)]
+    if roots and args.sysroot == "/" and os.path.realpath(roots[0]) != "/":
+        if len(args.paths) > 1:
+            raise UsageError(roots[0], "a root filesystem is scanned on its own (its programs use its libraries): "
+                                       "give it alone, or pass --sysroot")
+        return not args.no_surface, roots[0]
     return not args.no_surface, args.sysroot
 
 

@@ -151,11 +151,25 @@ def _read_magic(path: str, follow: bool = False) -> bytes:
         os.close(fd)
 
 
-def discover(paths: Sequence[str]) -> Discovery:
-    """The files to scan, in argument order then sorted within each directory, each real file once."""
+def is_rootfs(path: str) -> bool:
+    """A directory that is a root filesystem (an unpacked container image, a chroot, a mounted disk): it has an
+    os-release file (looked up inside it) and a usr directory. Its programs resolve their loader and libraries in
+    it, not on this machine."""
+    from ..program.libraries import in_root
+
+    if not os.path.isdir(path) or not os.path.isdir(os.path.join(path, "usr")):
+        return False
+    return any(os.path.isfile(in_root(path, p)) for p in ("/etc/os-release", "/usr/lib/os-release"))
+
+
+def discover(paths: Sequence[str], links: bool = True) -> Discovery:
+    """The files to scan, in argument order then sorted within each directory, each real file once. With
+    links=False (a scan under another root), symbolic links inside directories are left out: their targets mean
+    paths in that root, not on this machine, and a target inside the tree is found by the walk itself."""
     d = Discovery()
     seen: dict[tuple[int, int], str] = {}
-    links: list[str] = []
+    found_links: list[str] = []
+    follow_links = links
 
     def take_regular(path: str, st: os.stat_result, check_magic: bool, follow: bool = False) -> None:
         key = (st.st_dev, st.st_ino)
@@ -189,7 +203,8 @@ def discover(paths: Sequence[str]) -> Discovery:
                     d.skipped.append(Skipped(full, f"cannot read: {e.strerror or e}"))
                     continue
                 if stat.S_ISLNK(st.st_mode):
-                    links.append(full)
+                    if follow_links:
+                        found_links.append(full)
                 elif stat.S_ISREG(st.st_mode):
                     take_regular(full, st, check_magic=True)
                 # fifos, sockets, devices: never opened, silently left out
@@ -207,7 +222,7 @@ def discover(paths: Sequence[str]) -> Discovery:
             take_regular(p, st, check_magic=False)
         else:
             d.files.append(p)  # "not a regular file": the scan's error
-    for link in links:  # after every real file, so that a link to a file found anywhere is a duplicate
+    for link in found_links:  # after every real file, so that a link to a file found anywhere is a duplicate
         try:
             st = os.stat(link)
         except OSError:

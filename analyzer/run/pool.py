@@ -310,7 +310,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
     limits = limits or Limits()
     progress = progress or Progress()
     jobs = default_jobs() if not jobs or jobs < 1 else jobs
-    found = discover(paths)
+    found = discover(paths, links=options is None or getattr(options, "sysroot", "/") in ("", "/"))
     result = BatchResult(skipped=found.skipped, many=len(paths) > 1 or bool(found.directories),
                          files=len(found.files), directories=found.directories)
     if not found.files:
