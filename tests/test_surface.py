@@ -86,27 +86,6 @@ def test_sysroot_resolves_inside_the_root_only(tmp_path):
     assert all(os.path.realpath(o.path).startswith(str(root)) for o in r.surface.objects)
 
 
-def test_sysroot_links_are_followed_inside_the_root(tmp_path):
-    """A root laid out as Debian's images are: merged /usr (lib -> usr/lib, relative) and the loader reached
-    through an absolute link (/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2). The
-    absolute target is the root's file, not the host's."""
-    root = tmp_path / "root"
-    libdir = root / "usr/lib/x86_64-linux-gnu"
-    libdir.mkdir(parents=True)
-    (root / "usr/bin").mkdir(parents=True)
-    (root / "lib").symlink_to("usr/lib")
-    (root / "lib64").mkdir()
-    shutil.copy(CORPUS / "bin/idioms_pie", root / "usr/bin/prog")
-    for name in ("ld-linux-x86-64.so.2", "libc.so.6"):
-        shutil.copy(os.path.realpath(f"/lib/x86_64-linux-gnu/{name}"), libdir / name)
-    (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
-    r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
-    paths = {o.kind: o.path for o in r.surface.objects}
-    assert set(paths) == {"program", "interpreter", "needed"}
-    assert all(os.path.realpath(p).startswith(str(root) + "/") for p in paths.values()), paths
-    assert not [o for o in r.surface.open_ends if o.kind == "missing-library"]
-
-
 def _debian_like_root(root) -> None:
     """usr/bin/prog (a corpus program), its loader and libc in usr/lib, merged /usr (lib -> usr/lib), the loader
     reached through an absolute link, an os-release; and two links a host would resolve differently."""
@@ -123,6 +102,19 @@ def _debian_like_root(root) -> None:
     (root / "lib64/ld-linux-x86-64.so.2").symlink_to("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
     (root / "usr/bin/alias").symlink_to("/usr/bin/prog")  # inside the root: the same program
     (root / "usr/bin/sh").symlink_to("/bin/sh")  # missing in the root, present on the host
+
+
+def test_sysroot_links_are_followed_inside_the_root(tmp_path):
+    """A root laid out as Debian's images are: merged /usr (lib -> usr/lib, relative) and the loader reached
+    through an absolute link (/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2). The
+    absolute target is the root's file, not the host's."""
+    root = tmp_path / "root"
+    _debian_like_root(root)
+    r = scan_file(str(root / "usr/bin/prog"), ScanOptions(sysroot=str(root)))
+    paths = {o.kind: o.path for o in r.surface.objects}
+    assert set(paths) == {"program", "interpreter", "needed"}
+    assert all(os.path.realpath(p).startswith(str(root) + "/") for p in paths.values()), paths
+    assert not [o for o in r.surface.open_ends if o.kind == "missing-library"]
 
 
 def test_a_root_filesystem_is_its_own_sysroot(tmp_path):
