@@ -108,6 +108,21 @@ def _too_big(path: str, fmt: str, cap: int) -> BadKernel:
                            "(a decompression bomb?)")
 
 
+def _gather(path: str, fmt: str, cap: int, chunks) -> bytes:
+    """The decompressed pieces joined, refused as soon as they pass the cap; no piece at all is a stream without
+    any frame or block."""
+    parts: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise _too_big(path, fmt, cap)
+    if not parts:
+        raise EOFError(f"no {fmt} data")
+    return b"".join(parts)
+
+
 def _stream(path: str, fmt: str, dec, blob: memoryview, cap: int) -> bytes:
     """Drive a zlib-, bz2- or lzma-style decompressor (decompress(data, max_length), eof) to the end of its
     stream, never producing more than cap + 1 bytes. zlib hands back unused input (unconsumed_tail); bz2 and lzma
@@ -173,47 +188,29 @@ def _zstd_frame(path: str, blob: memoryview, cap: int) -> bytes:
     import zstandard
 
     reader = zstandard.ZstdDecompressor(max_window_size=1 << 28).stream_reader(bytes(blob))
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        chunk = reader.read(min(CHUNK, cap + 1 - total))
-        if not chunk:
-            break
-        parts.append(chunk)
-        total += len(chunk)
-        if total > cap:
-            raise _too_big(path, "zstd", cap)
-    if not parts:
-        raise EOFError("no zstd frame")
-    return b"".join(parts)
+    return _gather(path, "zstd", cap, iter(lambda: reader.read(CHUNK), b""))
 
 
 def _lz4(path: str, blob: memoryview, cap: int) -> bytes:
     """LZ4's legacy frame: the magic, then blocks of (u32 compressed size, data), each at most 8 MiB decompressed,
     up to the size_append trailer. lz4.frame does not read this frame; lz4.block decodes each block."""
+    return _gather(path, "lz4", cap, _lz4_blocks(blob))
+
+
+def _lz4_blocks(blob: memoryview):
     import lz4.block
 
     end = len(blob) - 4  # the trailer: the uncompressed size
     pos = 4
-    parts: list[bytes] = []
-    total = 0
     while pos + 4 <= end:
         n = int.from_bytes(blob[pos:pos + 4], "little")
-        if n == 0x184C2102:  # a concatenated legacy stream starts again
-            pos += 4
-            continue
         pos += 4
+        if n == 0x184C2102:  # a concatenated legacy stream starts again
+            continue
         if n == 0 or pos + n > end + 4:
             raise EOFError(f"an LZ4 block of {n} bytes runs past the payload")
-        out = lz4.block.decompress(bytes(blob[pos:pos + n]), uncompressed_size=LZ4_LEGACY_BLOCK)
+        yield lz4.block.decompress(bytes(blob[pos:pos + n]), uncompressed_size=LZ4_LEGACY_BLOCK)
         pos += n
-        parts.append(out)
-        total += len(out)
-        if total > cap:
-            raise _too_big(path, "lz4", cap)
-    if not parts:
-        raise EOFError("no LZ4 block")
-    return b"".join(parts)
 
 
 def _lzo(path: str, blob: memoryview, cap: int) -> bytes:
@@ -242,13 +239,15 @@ def _lzo(path: str, blob: memoryview, cap: int) -> bytes:
     if version >= 0x0940:
         pos += 4  # mtime high
     pos += 1 + b[pos] + 4  # name, header checksum
-    parts: list[bytes] = []
-    total = 0
+    return _gather(path, "lzo", cap, _lzo_blocks(lzo, b, pos, flags))
+
+
+def _lzo_blocks(lzo, b: bytes, pos: int, flags: int):
     while True:
         dst, = struct.unpack_from(">I", b, pos)
         pos += 4
         if dst == 0:
-            break
+            return
         if dst > 64 << 20:
             raise ValueError(f"an LZO block claims {dst} bytes")
         src, = struct.unpack_from(">I", b, pos)
@@ -262,12 +261,7 @@ def _lzo(path: str, blob: memoryview, cap: int) -> bytes:
         if len(data) != src:
             raise EOFError("an LZO block runs past the payload")
         pos += src
-        out = data if src == dst else lzo.decompress(data, False, dst)
-        parts.append(out)
-        total += len(out)
-        if total > cap:
-            raise _too_big(path, "lzo", cap)
-    return b"".join(parts)
+        yield data if src == dst else lzo.decompress(data, False, dst)
 
 
 _DECODERS = {"gzip": _gzip, "bzip2": _bzip2, "xz": _xz, "lzma": _lzma, "zstd": _zstd, "lz4": _lz4, "lzo": _lzo}
