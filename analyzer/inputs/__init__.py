@@ -169,7 +169,6 @@ def discover(paths: Sequence[str], links: bool = True) -> Discovery:
     d = Discovery()
     seen: dict[tuple[int, int], str] = {}
     found_links: list[str] = []
-    follow_links = links
 
     def take_regular(path: str, st: os.stat_result, check_magic: bool, follow: bool = False) -> None:
         key = (st.st_dev, st.st_ino)
@@ -203,7 +202,7 @@ def discover(paths: Sequence[str], links: bool = True) -> Discovery:
                     d.skipped.append(Skipped(full, f"cannot read: {e.strerror or e}"))
                     continue
                 if stat.S_ISLNK(st.st_mode):
-                    if follow_links:
+                    if links:
                         found_links.append(full)
                 elif stat.S_ISREG(st.st_mode):
                     take_regular(full, st, check_magic=True)
