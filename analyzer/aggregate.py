@@ -12,9 +12,11 @@ from __future__ import annotations
 
 
 
-def build_aggregate(reports: list, failures: list | None = None, skipped: list | None = None) -> dict:
+def build_aggregate(reports: list, failures: list | None = None, skipped: list | None = None,
+                    images: list | None = None) -> dict:
     """Reports (model.Report) plus failed files (batch.Failure, or saved {"path","exit_code","error"} dicts) and
-    skipped ones (batch.Skipped or dicts; only those that warranted a warning are listed)."""
+    skipped ones (batch.Skipped or dicts; only those that warranted a warning are listed). `images`: the container
+    images the reports come from (run/image.py), listed as they are when given."""
     reports = sorted(reports, key=lambda r: r.binary.path)
     failed = []
     for f in failures or []:
@@ -58,7 +60,9 @@ def build_aggregate(reports: list, failures: list | None = None, skipped: list |
         for u in (r.surface.syscalls if r.surface is not None else ()):
             e = surface.setdefault((u.abi, u.nr), {"abi": u.abi, "nr": u.nr, "name": u.name, "binaries": []})
             e["binaries"].append(r.binary.path)
+    out = {"images": [dict(i) for i in images]} if images else {}
     return {
+        **out,
         "surface": [surface[k] for k in sorted(surface)],
         "binaries": binaries,
         "raw": [b["path"] for b in binaries if b["sites"]],
@@ -85,4 +89,4 @@ def saved_lists(data: dict):
         v = agg.get(key)
         return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
 
-    return SimpleNamespace(failures=dicts("failed"), skipped=dicts("skipped"))
+    return SimpleNamespace(failures=dicts("failed"), skipped=dicts("skipped"), images=dicts("images"))

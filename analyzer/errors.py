@@ -72,6 +72,13 @@ class LimitExceeded(SysscanError):
     exit_code = 10
 
 
+class BadImage(SysscanError):
+    """A container image (OCI layout, OCI or docker-save archive) that cannot be read: no index or manifest, a
+    missing blob, a layer whose bytes do not match its digest, a damaged tar."""
+
+    exit_code = 11
+
+
 INTERNAL_ERROR_EXIT = 70
 """Exit code for a bug in sysscan itself (an exception that is not a SysscanError)."""
 

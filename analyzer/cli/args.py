@@ -131,7 +131,7 @@ def emit_reports(reports: list, args: argparse.Namespace, ruleset=None, many=Non
     if many is not None:
         from ..aggregate import build_aggregate
 
-        extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped)
+        extra["aggregate"] = build_aggregate(reports, many.failures, many.skipped, getattr(many, "images", None))
     extra.update(profiles_from_cli(reports, args))
 
     def opts(to_terminal: bool) -> dict:

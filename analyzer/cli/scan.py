@@ -38,10 +38,11 @@ def _parser() -> argparse.ArgumentParser:
                "'sysscan rules lint|list' checks and lists the YAML rules. "
                "Exit codes: 0 ok, 1 findings at/above --fail-on, 2 usage, 3 missing/unreadable input, 4 not an ELF, "
                "5 corrupt ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad report, 10 limit hit "
-               "before any report, 70 internal.",
+               "before any report, 11 bad container image, 70 internal.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="ELF file(s) to analyse (x86-64 or i386), or directories: every ELF file under them")
+                   help="ELF file(s) to analyse (x86-64 or i386), directories (every ELF file under them), a root "
+                        "filesystem, or a container image (an OCI layout directory, an OCI or docker-save archive)")
     add_kernel_args(p)
     add_rule_args(p)
     add_output_args(p)
@@ -80,6 +81,22 @@ def limits_from_cli(args: argparse.Namespace) -> Limits:
                   DEFAULT_MAX_SIZE, max_memory_mb=getattr(args, "max_memory", None))
 
 
+def image_from_cli(args: argparse.Namespace) -> str | None:
+    """The container image given (an OCI layout, an OCI or docker-save archive), if one is: alone, and without
+    --sysroot (the image is its own root). UsageError (exit 2) otherwise."""
+    from ..inputs.image import is_image
+
+    images = [p for p in args.paths if is_image(p)]
+    if not images:
+        return None
+    if len(args.paths) > 1:
+        raise UsageError(images[0], "a container image is scanned on its own (its programs use its libraries): "
+                                    "give it alone")
+    if getattr(args, "sysroot", "/") != "/":
+        raise UsageError(images[0], "--sysroot: a container image is its own root")
+    return images[0]
+
+
 def results_from_cli(args: argparse.Namespace, options, limits: Limits) -> BatchResult:
     """Scan the paths; print a warning per unreadable file and an error line per failed file on stderr (sorted by
     path), and return the result. One explicit file that fails raises its error, as it always did."""
@@ -93,7 +110,14 @@ def results_from_cli(args: argparse.Namespace, options, limits: Limits) -> Batch
         os.environ["SYSSCAN_NO_CACHE"] = "1"  # the rule-file cache too, and every worker process
     cache = ResultCache()
     progress = RichProgress() if not quiet and sys.stderr.isatty() else None
-    result = scan_paths(args.paths, options, limits, jobs=getattr(args, "jobs", 0), cache=cache, progress=progress)
+    image = image_from_cli(args)
+    if image is not None:
+        from ..run.image import scan_image
+
+        result = scan_image(image, options, limits, jobs=getattr(args, "jobs", 0), cache=cache, progress=progress)
+    else:
+        result = scan_paths(args.paths, options, limits, jobs=getattr(args, "jobs", 0), cache=cache,
+                            progress=progress)
     if not result.many and result.failures:
         raise result.failures[0].error
     if not quiet:

@@ -114,9 +114,16 @@ def _retarget(doc: dict, path: str) -> dict:
     if "report" in doc:
         rep = dict(doc["report"])
         binary = dict(rep.get("binary") or {})
+        old = binary.get("path")
         binary["path"] = path
         binary["name"] = os.path.basename(path)
         rep["binary"] = binary
+        surface = rep.get("surface")
+        if isinstance(surface, dict) and isinstance(surface.get("objects"), list):
+            surface = dict(surface)  # the program itself is the file under its new name too
+            surface["objects"] = [{**o, "path": path} if isinstance(o, dict) and o.get("kind") == "program" and
+                                  o.get("path") == old else o for o in surface["objects"]]
+            rep["surface"] = surface
         return {"path": path, "report": rep}
     return {"path": path, "error": dict(doc.get("error") or {})}
 

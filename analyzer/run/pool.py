@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import JobError, SysscanError, error_from_doc
-from ..inputs import Skipped, discover
+from ..inputs import Discovery, Skipped, discover
 from .job import _job, _lost_doc, _retarget, _store, options_key, preload
 
 # ---- results ------------------------------------------------------------------------------------------------------
@@ -54,6 +54,7 @@ class BatchResult:
     skipped: list[Skipped] = field(default_factory=list)
     many: bool = False  # several inputs or a directory: the output is the multi-report document
     directories: list[str] = field(default_factory=list)
+    images: list[dict] = field(default_factory=list)  # container images scanned: name, digest, layers, files
     files: int = 0
     cached: int = 0
     scanned: int = 0
@@ -301,16 +302,21 @@ def _hash_all(paths: list[str], threads: int, max_size: int) -> dict[str, str]:
 
 
 def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | None = None, cache=None,
-               progress: Progress | None = None) -> BatchResult:
+               progress: Progress | None = None, found: Discovery | None = None,
+               relabel: Callable[[dict], dict] | None = None) -> BatchResult:
     """Discover, look up the cache, scan what is missing (in-process for one file, else a pool), sort by path.
-    When the directories given hold no ELF file at all (and nothing else was given), `files` is 0."""
+    When the directories given hold no ELF file at all (and nothing else was given), `files` is 0.
+
+    `found`: the files, already known (an image's ELF files), instead of discovering `paths`. `relabel(doc)`: each
+    result document renamed before it becomes a report (an image's files by their path inside the image)."""
     from ..budget import Limits
 
     t0 = time.perf_counter()
     limits = limits or Limits()
     progress = progress or Progress()
     jobs = default_jobs() if not jobs or jobs < 1 else jobs
-    found = discover(paths, links=options is None or getattr(options, "sysroot", "/") in ("", "/"))
+    if found is None:
+        found = discover(paths, links=options is None or getattr(options, "sysroot", "/") in ("", "/"))
     result = BatchResult(skipped=found.skipped, many=len(paths) > 1 or bool(found.directories),
                          files=len(found.files), directories=found.directories)
     if not found.files:
@@ -371,6 +377,9 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
         cache.prune()
     from ..model import Report
 
+    if relabel is not None:
+        docs = {d["path"]: d for d in map(relabel, docs.values())}
+        objects = {}
     for p in sorted(docs):
         doc = docs[p]
         if "report" in doc:
