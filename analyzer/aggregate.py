@@ -90,3 +90,57 @@ def saved_lists(data: dict):
         return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
 
     return SimpleNamespace(failures=dicts("failed"), skipped=dicts("skipped"), images=dicts("images"))
+
+
+def _syscall_name(abi: str, nr: int, name: str | None) -> str:
+    return name or f"{abi}:{nr}"
+
+
+def build_fleet(inputs: list[tuple[str, list, dict]]) -> dict:
+    """The view across a fleet: per input (label, its reports, its aggregate) one row, and an index of who can make
+    each syscall (through its surface, or a raw site of its own: `raw`), the binaries with raw sites, the failures.
+    Deterministic: inputs in the order given, everything else sorted."""
+    index: dict[str, list[dict]] = {}
+    raw: list[dict] = []
+    failed: list[dict] = []
+    rows: list[dict] = []
+    for label, reports, agg in inputs:
+        names_here: set[str] = set()
+        for r in reports:
+            own = {_syscall_name(u.abi, u.nr, u.name) for u in r.syscalls}
+            reach = {_syscall_name(s.abi, s.nr, s.name) for s in (r.surface.syscalls if r.surface else ())}
+            for n in own | reach:
+                index.setdefault(n, []).append({"input": label, "path": r.binary.path, "raw": n in own})
+            names_here |= own | reach
+            if r.sites:
+                raw.append({"input": label, "path": r.binary.path, "syscalls": sorted(own)})
+        failed += [{"input": label, **f} for f in agg.get("failed", [])]
+        s = agg.get("summary", {})
+        rows.append({"input": label, "images": [i.get("name", "") for i in agg.get("images", [])],
+                     "binaries": s.get("binaries", 0), "failed": s.get("failed", 0), "raw": s.get("raw", 0),
+                     "syscalls": len(names_here), "incomplete": len(agg.get("incomplete", []))})
+    order = lambda e: (e["input"], e["path"])  # noqa: E731
+    return {
+        "inputs": rows,
+        "index": {n: sorted(index[n], key=order) for n in sorted(index)},
+        "raw": sorted(raw, key=order),
+        "failed": sorted(failed, key=order),
+        "summary": {"inputs": len(rows), "binaries": sum(r["binaries"] for r in rows),
+                    "failed": len(failed), "raw": len(raw), "syscalls": len(index)},
+    }
+
+
+def who(doc: dict, syscall: str) -> list[dict]:
+    """Who can make `syscall`, from a saved fleet document or a multi-report one: [{"input", "path", "raw"}]."""
+    if isinstance(doc.get("fleet"), dict):
+        entries = doc["fleet"].get("index", {}).get(syscall, [])
+        return [e for e in entries if isinstance(e, dict)]
+    out = []
+    agg = doc.get("aggregate") if isinstance(doc.get("aggregate"), dict) else {}
+    raw = {p for e in agg.get("syscalls", []) if isinstance(e, dict) and e.get("name") == syscall
+           for p in e.get("binaries", [])}
+    reach = {p for e in agg.get("surface", []) if isinstance(e, dict) and e.get("name") == syscall
+             for p in e.get("binaries", [])}
+    for p in sorted(raw | reach):
+        out.append({"input": "", "path": p, "raw": p in raw})
+    return out

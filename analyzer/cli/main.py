@@ -3,7 +3,8 @@
 
 Exit codes (README, "Exit codes"): 0 clean, 1 findings at or above --fail-on, 2 usage, 3 input missing/unreadable,
 4 not an ELF, 5 corrupt/truncated ELF, 6 unsupported architecture, 7 bad vmlinux, 8 bad rules, 9 bad saved report,
-10 a limit (--max-size, --max-memory, --timeout) stopped a file before anything could be reported, 70 internal error,
+10 a limit (--max-size, --max-memory, --timeout) stopped a file before anything could be reported, 11 a container
+image that cannot be read, 70 internal error,
 130 interrupted.
 """
 from __future__ import annotations
@@ -25,12 +26,16 @@ def _command(name: str):
         from .kernel import cmd_kernel as cmd
     elif name == "cache":
         from .cache import cmd_cache as cmd
+    elif name == "fleet":
+        from .fleet import cmd_fleet as cmd
+    elif name == "who":
+        from .fleet import cmd_who as cmd
     else:
         from .scan import cmd_scan as cmd
     return cmd
 
 
-SUBCOMMANDS = ("scan", "render", "rules", "kernel", "cache")
+SUBCOMMANDS = ("scan", "render", "rules", "kernel", "cache", "fleet", "who")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

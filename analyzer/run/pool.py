@@ -375,8 +375,18 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
         progress.stop()
     if use_cache and cache.stats.stores:
         cache.prune()
+    collect(result, docs, objects, relabel)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def collect(result: BatchResult, docs: dict[str, dict], objects: dict | None = None,
+            relabel: Callable[[dict], dict] | None = None) -> None:
+    """The result documents (path -> document) as reports and failures, sorted by path: the same for every runner
+    (this pool, a Dask cluster), so that their outputs are the same bytes."""
     from ..model import Report
 
+    objects = objects or {}
     if relabel is not None:
         docs = {d["path"]: d for d in map(relabel, docs.values())}
         objects = {}
@@ -393,8 +403,6 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
             result.reports.append(rep)
         else:
             result.failures.append(Failure(p, error_from_doc(p, doc.get("error") or {})))
-    result.seconds = time.perf_counter() - t0
-    return result
 
 
 # ---- command-line glue (cli.py only wires these in) ---------------------------------------------------------------
