@@ -139,7 +139,9 @@ def _read_failed(store: str, key: str) -> dict | None:
 def _results(store: str):
     from ..cache import ResultCache
 
-    return ResultCache(os.path.join(store, "results"), NO_PRUNE, True)
+    cache = ResultCache(os.path.join(store, "results"), NO_PRUNE, True)
+    cache.enabled = True  # the fleet's record, not a cache: --no-cache (SYSSCAN_NO_CACHE) is not about it
+    return cache
 
 
 def fleet_task(path: str, sha: str | None, options, limits, store: str) -> str:
