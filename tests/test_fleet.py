@@ -168,3 +168,28 @@ def test_fleet_command_formats_and_who(tmp_path):
     assert nobody.returncode == 1 and nobody.stdout == ""
     missing = run("fleet", str(tmp_path / "nope"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_images_that_share_their_libraries_share_the_analysis(tmp_path):
+    """Two images on one base that add different programs: the base's files are analysed once for both (their
+    libraries are the same). A third that adds a library gets its own analysis of every program (a program's
+    surface may depend on it)."""
+    from analyzer.run.fleet import FleetConfig, run_fleet
+
+    lib = "/lib/x86_64-linux-gnu/"
+    base = (Layer().dir("usr").dir("usr/bin").dir("usr/lib").dir("usr/lib/x86_64-linux-gnu")
+            .file("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", lib + "ld-linux-x86-64.so.2")
+            .file("usr/lib/x86_64-linux-gnu/libc.so.6", lib + "libc.so.6")
+            .dir("lib64").symlink("lib64/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+            .file("usr/bin/prog", str(CORPUS / "bin/idioms_pie")))
+    a = docker_archive(tmp_path / "a.tar", [base, Layer().file("usr/bin/a", str(CORPUS / "bin/idioms_nopie"))], "a:1")
+    b = docker_archive(tmp_path / "b.tar", [base, Layer().file("usr/bin/b", str(CORPUS / "bin/i386_raw"))], "b:1")
+    c = docker_archive(tmp_path / "c.tar", [base, Layer().file("usr/lib/x86_64-linux-gnu/libraw.so",
+                                                               str(CORPUS / "bin/libraw.so"))], "c:1")
+    config = FleetConfig(workers=2, store=str(tmp_path / "store"))
+    res = run_fleet([a, b], config=config)
+    assert (res.files, res.keys, res.submitted) == (8, 5, 5)
+    docs = [{r.binary.path: r.to_dict() for r in i.result.reports} for i in res.inputs]
+    assert docs[0]["/usr/bin/prog"] == docs[1]["/usr/bin/prog"]
+    more = run_fleet([a, b, c], config=config)
+    assert (more.files, more.keys, more.stored, more.submitted) == (12, 9, 5, 4)

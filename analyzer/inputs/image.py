@@ -37,7 +37,7 @@ from typing import BinaryIO
 from ..errors import BadImage
 
 ELF_MAGIC = b"\x7fELF"
-FORMAT = 1  # of the layer records and roots in the store
+FORMAT = 2  # of the layer records and roots in the store
 CONFIG_FILES = ("etc/ld.so.cache", "etc/os-release", "usr/lib/os-release")
 """Regular files kept besides the ELF files: the loader's cache (library search) and the OS's name."""
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
@@ -73,6 +73,7 @@ class Node:
     sha256: str = ""  # elf, config: the content in the store
     link: str = ""  # symlink: its target as written; a file that is a hard link: the image path it names
     size: int = 0
+    lib: bool = False  # an ELF file the loader may load (a shared object without PT_INTERP: a library, ld.so)
 
 
 # ---- reading the image's index -----------------------------------------------------------------------------------
@@ -349,7 +350,38 @@ def _regular(name: str, m: tarfile.TarInfo, tf: tarfile.TarFile, store: ImageSto
     if m.size > max_size:
         return [name, "toolarge", "", "", m.size]
     sha = store.put_blob(head, fh)
-    return [name, "elf" if head == ELF_MAGIC else "config", sha, "", m.size]
+    if head != ELF_MAGIC:
+        return [name, "config", sha, "", m.size, False]
+    return [name, "elf", sha, "", m.size, _loadable(store.blob(sha))]
+
+
+def _loadable(path: str) -> bool:
+    """Whether the loader may load this ELF file: a shared object (ET_DYN) without PT_INTERP — a library, ld.so
+    itself. Programs (a PT_INTERP, or ET_EXEC) and unreadable headers are not: no search finds them."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            if len(head) < 52 or head[5] not in (1, 2):
+                return False
+            end = "<" if head[5] == 1 else ">"
+            if struct.unpack_from(end + "H", head, 0x10)[0] != 3:  # ET_DYN
+                return False
+            if head[4] == 2:
+                phoff, = struct.unpack_from(end + "Q", head, 0x20)
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 0x36)
+            else:
+                phoff, = struct.unpack_from(end + "I", head, 0x1C)
+                phentsize, phnum = struct.unpack_from(end + "HH", head, 0x2A)
+            if phentsize < 4 or phnum > 4096:
+                return False
+            fh.seek(phoff)
+            table = fh.read(phentsize * phnum)
+    except (OSError, struct.error, OverflowError, ValueError):
+        return False
+    return not any(struct.unpack_from(end + "I", table, i * phentsize)[0] == 3  # PT_INTERP
+                   for i in range(len(table) // phentsize))
 
 
 # ---- the merged view --------------------------------------------------------------------------------------------
@@ -385,9 +417,9 @@ def merged_view(image: Image, store: ImageStore, max_size: int) -> dict[str, Nod
             elif kind == "hardlink":
                 target = view.get(r[3])
                 if target is not None and target.kind not in ("dir", "symlink"):
-                    view[path] = Node(target.kind, target.sha256, r[3], target.size)
+                    view[path] = Node(target.kind, target.sha256, r[3], target.size, target.lib)
             else:
-                view[path] = Node(kind, r[2], r[3], r[4])
+                view[path] = Node(kind, r[2], r[3], r[4], bool(r[5]) if len(r) > 5 else False)
     return view
 
 
@@ -397,6 +429,19 @@ def view_digest(view: dict[str, Node]) -> str:
     for path in sorted(view):
         n = view[path]
         if n.kind in ("dir", "elf", "config", "symlink"):
+            h.update(json.dumps([path, n.kind, n.sha256, n.link]).encode() + b"\n")
+    return h.hexdigest()
+
+
+def libraries_digest(view: dict[str, Node]) -> str:
+    """What of the view a program's result can depend on besides its own bytes: the files the loader may load
+    (shared objects without PT_INTERP), every symbolic link (they steer the search), ld.so.cache. Two images that
+    differ only in their programs have the same one, so a program they share is analysed once (the result cache's
+    key)."""
+    h = hashlib.sha256(f"sysscan-libraries-{FORMAT}\n".encode())
+    for path in sorted(view):
+        n = view[path]
+        if n.kind == "symlink" or (n.kind == "elf" and n.lib) or path == "etc/ld.so.cache":
             h.update(json.dumps([path, n.kind, n.sha256, n.link]).encode() + b"\n")
     return h.hexdigest()
 

@@ -62,7 +62,7 @@ def _html(f: dict) -> str:
                 "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows) +
                 "</tbody></table>")
 
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sysscan fleet report</title>"
+    parts = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>sysscan fleet report</title>"
              "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}"
              "code{font-family:ui-monospace,monospace}</style></head><body>",

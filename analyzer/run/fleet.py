@@ -57,8 +57,9 @@ class FleetInput:
     label: str
     sysroot: str
     found: Discovery
-    relabel: Callable[[dict], dict] | None = None
+    relabel: Callable[[dict], dict] | None = None  # picklable: the workers keep documents relabelled
     images: list[dict] = field(default_factory=list)
+    scan_options: Callable | None = None  # the scan's options for this input (an image: its root and its key)
     result: BatchResult | None = None
 
 
@@ -90,19 +91,16 @@ def open_inputs(paths: Sequence[str], store: str, max_size: int) -> list[FleetIn
     """Each path as the scan command would take it: an image (each of its images), a root filesystem (its own
     sysroot, links not followed), or files and directories under this machine's root."""
     from ..inputs.image import ImageStore, is_image
-    from .image import prepare_images, unroot
+    from .image import prepare_images
 
     out: list[FleetInput] = []
     for p in paths:
         if is_image(p):
             prepared = prepare_images(p, ImageStore(os.path.join(store, "images")), max_size)
             for im in prepared:
-                roots = tuple(dict.fromkeys((im.root, os.path.realpath(im.root))))
-                prefix = f"{im.info['name']}:" if len(prepared) > 1 else ""
                 found = Discovery(files=[os.path.join(im.root, f) for f in im.files], skipped=im.skipped)
                 label = p if len(prepared) == 1 else f"{p} ({im.info['name']})"
-                out.append(FleetInput(label, im.root, found,
-                                      lambda doc, r=roots, x=prefix: unroot(doc, r, x), [im.info]))
+                out.append(FleetInput(label, im.root, found, im.unroot, [im.info], im.options))
         elif is_rootfs(p) and os.path.realpath(p) != "/":
             out.append(FleetInput(p, p, discover([p], links=False)))
         elif detect(p) == "other" and not os.path.exists(p):
@@ -144,9 +142,9 @@ def _results(store: str):
     return cache
 
 
-def fleet_task(path: str, sha: str | None, options, limits, store: str) -> str:
-    """On a worker: analyse one file in an isolated child, write its document into the store, return one line.
-    Never raises for anything about the file."""
+def fleet_task(key: str, path: str, sha: str | None, options, limits, store: str, relabel=None) -> str:
+    """On a worker: analyse one file in an isolated child, write its document into the store (relabelled: an
+    image's paths), return one line. Never raises for anything about the file."""
     import multiprocessing
 
     from .job import _job, _store, preload
@@ -160,9 +158,9 @@ def fleet_task(path: str, sha: str | None, options, limits, store: str) -> str:
     doc, _ = _job(path, options, isolated)
     cache = _results(store)
     before = cache.stats.stores
-    _store(cache, okey, sha, doc)
+    _store(cache, okey, sha, doc, relabel)
     if cache.stats.stores == before:  # not a pure function of the input: recorded, not retried
-        _write_failed(store, _key(sha or path, okey), doc)
+        _write_failed(store, key, relabel(doc) if relabel is not None else doc)
         return "failed"
     return "error" if "error" in doc else "report"
 
@@ -214,24 +212,27 @@ def run_fleet(paths: Sequence[str], options=None, limits=None, config: FleetConf
     results = _results(store)
 
     # key -> (path analysed, sha, options); per input: path -> key
-    plan: dict[str, tuple[str, str | None, object]] = {}
+    plan: dict[str, tuple[str, str | None, object, Callable | None]] = {}
     keys_of: list[dict[str, str]] = []
     for inp in inputs:
-        opts = replace(options, sysroot=inp.sysroot) if inp.sysroot != "/" else options
+        if inp.scan_options is not None:
+            opts = inp.scan_options(options)
+        else:
+            opts = replace(options, sysroot=inp.sysroot) if inp.sysroot != "/" else options
         okey = options_key(opts, limits)
         mine = {}
         for f in inp.found.files:
             sha = shas.get(f)
             key = _key(sha, okey) if sha else "path-" + hashlib.sha256(f"{f}\n{okey}".encode()).hexdigest()
             mine[f] = key
-            plan.setdefault(key, (f, sha, opts))
+            plan.setdefault(key, (f, sha, opts, inp.relabel))
         keys_of.append(mine)
     out = FleetResult(inputs, files=sum(len(m) for m in keys_of), keys=len(plan))
 
     failed: set[str] = set()
 
     def stored(key: str, retry: bool = False) -> dict | None:
-        _path, sha, opts = plan[key]
+        _path, sha, opts, _relabel = plan[key]
         if sha:
             hit = results.get(sha, options_key(opts, limits))
             if hit is not None:
@@ -282,11 +283,11 @@ def _submit(todo, plan, limits, store, config, progress, on_client, out) -> None
         shared: dict[int, object] = {}  # each distinct options object sent to the workers once
         futures = {}
         for key in sorted(todo, key=lambda k: (-_size(plan[k][0]), k)):  # largest first, as the local pool
-            path, sha, opts = plan[key]
+            path, sha, opts, relabel = plan[key]
             if id(opts) not in shared:
                 shared[id(opts)] = client.scatter(opts, broadcast=True)
-            fut = client.submit(fleet_task, path, sha, shared[id(opts)], limits, store, key=f"sysscan-{key}",
-                                pure=False, retries=0)
+            fut = client.submit(fleet_task, key, path, sha, shared[id(opts)], limits, store, relabel,
+                                key=f"sysscan-{key}", pure=False, retries=0)
             futures[fut] = key
         for fut in as_completed(list(futures)):
             key = futures[fut]

@@ -17,7 +17,8 @@ import tempfile
 from dataclasses import dataclass, replace
 
 from ..inputs import Discovery, Skipped
-from ..inputs.image import ImageStore, default_store_dir, elf_files, merged_view, open_images, skipped_files
+from ..inputs.image import (ImageStore, default_store_dir, elf_files, libraries_digest, merged_view, open_images,
+                            skipped_files)
 from .pool import BatchResult, scan_paths
 
 
@@ -29,6 +30,24 @@ class Prepared:
     root: str
     files: list[str]
     skipped: list[Skipped]
+    libraries: str  # libraries_digest: the result cache's key for the root, shared by images with the same
+
+    @property
+    def unroot(self) -> Unroot:
+        return Unroot(tuple(dict.fromkeys((self.root, os.path.realpath(self.root)))))
+
+    def options(self, options):
+        return replace(options, sysroot=self.root, root_key=f"image-libraries:{self.libraries}")
+
+
+@dataclass(frozen=True)
+class Unroot:
+    """A result document's paths under an image's root written as the image's paths (picklable, for a worker)."""
+
+    roots: tuple[str, ...]
+
+    def __call__(self, doc: dict) -> dict:
+        return unroot(doc, self.roots)
 
 
 def prepare_images(path: str, store: ImageStore, max_size: int) -> list[Prepared]:
@@ -39,21 +58,21 @@ def prepare_images(path: str, store: ImageStore, max_size: int) -> list[Prepared
         files = elf_files(view)
         skipped = [Skipped(f"/{p}", why) for p, why in skipped_files(view, max_size)]
         info = {**image.info(), "root": os.path.basename(root), "files": len(files)}
-        out.append(Prepared(info, root, files, skipped))
+        out.append(Prepared(info, root, files, skipped, libraries_digest(view)))
     return out
 
 
-def unroot(value, roots: tuple[str, ...], prefix: str = ""):
+def unroot(value, roots: tuple[str, ...]):
     """`value` (a result document) with every path under the image's root written as the image path."""
     if isinstance(value, str):
         for r in roots:
             if r in value:
-                value = value.replace(r + "/", prefix + "/")
+                value = value.replace(r + "/", "/")
         return value
     if isinstance(value, dict):
-        return {k: unroot(v, roots, prefix) for k, v in value.items()}
+        return {k: unroot(v, roots) for k, v in value.items()}
     if isinstance(value, list):
-        return [unroot(v, roots, prefix) for v in value]
+        return [unroot(v, roots) for v in value]
     return value
 
 
@@ -64,11 +83,14 @@ def scan_prepared(images: list[Prepared], options, limits, *, jobs, cache, progr
     options = options or ScanOptions()
     out = BatchResult(many=True)
     for im in images:
-        roots = tuple(dict.fromkeys((im.root, os.path.realpath(im.root))))
-        prefix = f"{im.info['name']}:" if len(images) > 1 else ""
+        prefix = f"{im.info['name']}:" if len(images) > 1 else ""  # several images in one archive: which one
         found = Discovery(files=[os.path.join(im.root, p) for p in im.files])
-        res = scan_paths([im.root], replace(options, sysroot=im.root), limits, jobs=jobs, cache=cache,
-                         progress=progress, found=found, relabel=lambda doc, r=roots, x=prefix: unroot(doc, r, x))
+        res = scan_paths([im.root], im.options(options), limits, jobs=jobs, cache=cache, progress=progress,
+                         found=found, relabel=im.unroot)
+        for r in res.reports:
+            r.binary.path = prefix + r.binary.path
+        for f in res.failures:
+            f.path = prefix + f.path
         out.reports += res.reports
         out.failures += res.failures
         out.skipped += [Skipped(prefix + s.path, s.reason) for s in im.skipped] + res.skipped

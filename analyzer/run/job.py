@@ -98,10 +98,12 @@ def _cache_payload(doc: dict) -> dict | None:
     return None
 
 
-def _store(cache, okey: str, sha: str | None, doc: dict) -> None:
+def _store(cache, okey: str, sha: str | None, doc: dict, relabel=None) -> None:
+    """Keep a result document in the cache. `relabel`: the document as it is kept (an image's files by their paths
+    inside the image, so that another image with the same libraries can use it)."""
     if cache is None or not cache.enabled:
         return
-    payload = _cache_payload(doc)
+    payload = _cache_payload(relabel(doc) if relabel is not None else doc)
     if payload is None:
         return
     key_sha = doc["report"]["binary"].get("sha256") if "report" in doc else sha  # what was actually analysed

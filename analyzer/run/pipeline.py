@@ -42,11 +42,13 @@ class ScanOptions:
     kernel: object = None  # an analyzer.kernel.KernelAnalysis (--vmlinux), analysed once per run and shared
     surface: bool = True  # the program surface through ld.so and the libraries (--no-surface: raw sites only)
     sysroot: str = "/"  # where the program's libraries are (--sysroot: a container root, a cross tree)
+    root_key: str | None = None  # what the sysroot holds that a result can depend on (an image's libraries)
 
     def key(self) -> str:
         rules = "shipped" if self.rules is None else getattr(self.rules, "digest", "?")
         kernel = getattr(self.kernel, "sha256", None)
-        return f"t={self.max_seconds};rules={rules};kernel={kernel};surface={self.surface};root={self.sysroot}"
+        root = self.root_key or self.sysroot
+        return f"t={self.max_seconds};rules={rules};kernel={kernel};surface={self.surface};root={root}"
 
 
 def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits | None = None,

@@ -101,7 +101,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, err_fd, close_fds=(),
+def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, relabel, err_fd, close_fds=(),
                  parent=None) -> None:
     """A worker process: jobs in (index, path, sha), documents out (as compact JSON text), until told to stop."""
     import signal
@@ -139,7 +139,7 @@ def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, er
                 conn.send((stage, _idx, payload))
 
             doc, _ = _job(path, options, limits, progress)
-            _store(cache, okey, sha, doc)
+            _store(cache, okey, sha, doc, relabel)
             conn.send(("done", idx, json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
             del doc
             gc.collect()  # scan_file runs with the cyclic collector paused: what it left in cycles goes now
@@ -199,7 +199,8 @@ class _Worker:
 
 
 def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: int, cache, okey: str,
-             on_done: Callable[[int, dict], None], progress: Progress) -> None:
+             on_done: Callable[[int, dict], None], progress: Progress,
+             relabel: Callable[[dict], dict] | None = None) -> None:
     """Run `jobs` on `workers` forked processes; `on_done(index, document)` for each, in completion order."""
     import multiprocessing
     from multiprocessing.connection import wait
@@ -209,7 +210,7 @@ def run_pool(jobs: list[tuple[int, str, str | None]], options, limits, workers: 
 
     ctx = multiprocessing.get_context("fork")
     cache_args = (cache.directory, cache.max_bytes, cache.enabled) if cache is not None else (None, 0, False)
-    args = (options, limits, *cache_args, okey)
+    args = (options, limits, *cache_args, okey, relabel)
     pending = list(reversed(jobs))
     grace = HARD_STOP_GRACE * (2 if limits.max_memory_mb is not None else 1)  # run_isolated has its own grace
     budget = None if limits.timeout is None else limits.timeout + grace + 1.0
@@ -308,7 +309,8 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
     When the directories given hold no ELF file at all (and nothing else was given), `files` is 0.
 
     `found`: the files, already known (an image's ELF files), instead of discovering `paths`. `relabel(doc)`: each
-    result document renamed before it becomes a report (an image's files by their path inside the image)."""
+    result document renamed before it is cached and before it becomes a report (an image's files by their path
+    inside the image)."""
     from ..budget import Limits
 
     t0 = time.perf_counter()
@@ -360,7 +362,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
         if len(unique) == 1 or (unique and jobs == 1):
             for p in unique:
                 doc, report = _job(p, options, limits)
-                _store(cache, okey, shas.get(p), doc)
+                _store(cache, okey, shas.get(p), doc, relabel)
                 if report is not None:
                     objects[p] = report
                 done(p, doc)
@@ -370,7 +372,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
             unique.sort(key=lambda p: (-_size(p), p))
             indexed = [(i, p, shas.get(p)) for i, p in enumerate(unique)]
             run_pool(indexed, options, limits, min(jobs, len(unique)), cache, okey,
-                     lambda i, doc: done(unique[i], doc), progress)
+                     lambda i, doc: done(unique[i], doc), progress, relabel)
     finally:
         progress.stop()
     if use_cache and cache.stats.stores:
