@@ -8,7 +8,8 @@ imported only when that kind is met (LIEF for a program, the kernel stage for a 
 
 A kernel is a vmlinux (symbols from its ELF symbol table), a stripped vmlinux or a compressed bzImage (/boot/vmlinuz-*;
 symbols from its kallsyms), or `auto`: the running kernel's image (running_kernel). Container images (OCI layout,
-docker/OCI archives) are recognised and refused as programs with a sentence that says what they are.
+docker/OCI archives) are scanned by the scan command (inputs/image.py, run/image.py) and refused as programs with a
+sentence that says what they are.
 
 Discovery (directories): recursive, by the ELF magic (not by name); symbolic links to directories are not followed,
 a symbolic link or hard link to a file already found is skipped, files that are not ELF are skipped silently, an
@@ -44,6 +45,8 @@ def detect(path: str) -> str:
         return "other"
     if stat.S_ISDIR(st.st_mode):
         return "oci-layout" if os.path.isfile(os.path.join(path, "oci-layout")) else "directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "other"  # a FIFO or a device is never opened here (a FIFO would block the read)
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)

@@ -75,7 +75,8 @@ def run_isolated(path: str, options=None, limits: Limits | None = None):
     # The child's fd 2 goes to a file: a native library dying (C++ terminate, glibc abort) writes there, not on
     # the user's terminal, and its last line can explain the death.
     native_err = tempfile.TemporaryFile()
-    proc = ctx.Process(target=_child, args=(send, path, options, limits, native_err.fileno()), daemon=True)
+    proc = ctx.Process(target=_child, args=(send, path, options, limits, native_err.fileno(), os.getpid()),
+                       daemon=True)
     proc.start()
     send.close()
     hard = None if limits.timeout is None else limits.timeout + budget.HARD_STOP_GRACE
@@ -160,9 +161,25 @@ def _death_reason(exitcode: int | None, killed_for_time: bool, limits: Limits) -
     return f"the analysing process exited with status {exitcode} without a result"
 
 
-def _child(send, path: str, options, limits: Limits, err_fd: int | None = None) -> None:
+def die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies (a killed `sysscan`, or a killed Dask worker, leaves no
+    analysis running on, blocked on a pipe nobody reads)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, TypeError):
+        pass
+
+
+def _child(send, path: str, options, limits: Limits, err_fd: int | None = None, parent: int | None = None) -> None:
     """The worker side: rlimits, then the ordinary pipeline; the result goes back as plain dicts."""
     try:
+        die_with_parent()
+        if parent is not None and os.getppid() != parent:
+            return  # the parent died before PR_SET_PDEATHSIG was in place
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and kills us
         signal.signal(signal.SIGALRM, signal.SIG_DFL)  # an alarm armed by the parent is not ours
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -89,25 +89,15 @@ _PARENT_ENDS: set[int] = set()
 or a worker would keep its own pipe open and never see EOF when the parent dies."""
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker if the parent process dies (a killed `sysscan` leaves no worker running on)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError, TypeError):
-        pass
-
-
 def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, relabel, err_fd, close_fds=(),
                  parent=None) -> None:
     """A worker process: jobs in (index, path, sha), documents out (as compact JSON text), until told to stop."""
     import signal
 
     try:
-        _die_with_parent()
+        from .isolate import die_with_parent
+
+        die_with_parent()
         if parent is not None and os.getppid() != parent:
             return  # the parent died before PR_SET_PDEATHSIG was in place
         for fd in close_fds:
