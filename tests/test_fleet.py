@@ -193,3 +193,28 @@ def test_images_that_share_their_libraries_share_the_analysis(tmp_path):
     assert docs[0]["/usr/bin/prog"] == docs[1]["/usr/bin/prog"]
     more = run_fleet([a, b, c], config=config)
     assert (more.files, more.keys, more.stored, more.submitted) == (12, 9, 5, 4)
+
+
+class StopAfter(KillOneWorker):
+    """Progress that interrupts the client (as ^C would) after `n` results."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n, self.seen = n, 0
+
+    def advance(self, path, how) -> None:
+        self.seen += 1
+        if self.seen == self.n:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_fleet_resumes_where_it_stopped(tmp_path):
+    from analyzer.run.fleet import FleetConfig, run_fleet
+
+    tree = _tree(tmp_path / "tree")
+    config = FleetConfig(workers=2, store=str(tmp_path / "store"))
+    with pytest.raises(KeyboardInterrupt):
+        run_fleet([str(tree)], config=config, progress=StopAfter(3))
+    again = run_fleet([str(tree)], config=config)
+    assert again.stored >= 3 and again.stored + again.submitted == again.keys == len(TREE)
+    assert not again.inputs[0].result.failures and len(again.inputs[0].result.reports) == len(TREE) + 1

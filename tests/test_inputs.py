@@ -72,14 +72,29 @@ def test_a_real_vmlinux_is_recognised():
     assert detect(vm) == "vmlinux"
 
 
-@pytest.mark.parametrize("make,what", [(_docker_archive, "a tar archive"), (_bzimage, "a compressed kernel image")])
-def test_a_kind_not_scanned_yet_is_named_in_the_error(tmp_path, make, what):
+def _plain_tar(path) -> None:
+    with tarfile.open(path, "w") as t:
+        t.add(CORPUS / "bin/hello_static", arcname="bin/hello")
+
+
+@pytest.mark.parametrize("make,what", [(_plain_tar, "a tar archive"), (_bzimage, "a compressed kernel image")])
+def test_a_kind_not_scanned_as_a_program_is_named_in_the_error(tmp_path, make, what):
     f = tmp_path / "input"
     make(f)
     p = _cli(str(f))
     assert p.returncode == 4, p.stderr
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert "not an ELF file" in p.stderr and what in p.stderr and str(f) in p.stderr
+
+
+def test_a_docker_archive_without_its_config_is_a_bad_image(tmp_path):
+    """A docker-save archive is scanned as an image (tests/test_images.py); one whose manifest names no config
+    cannot be checked or named: exit 11, one line."""
+    f = tmp_path / "input"
+    _docker_archive(f)
+    p = _cli(str(f))
+    assert p.returncode == 11 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr
+    assert "manifest.json" in p.stderr and "Config" in p.stderr and str(f) in p.stderr
 
 
 def test_a_vmlinuz_given_as_vmlinux_is_a_bad_kernel(tmp_path):

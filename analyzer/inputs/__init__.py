@@ -32,7 +32,7 @@ KERNEL_SPACE = 0xFFFF800000000000
 DESCRIPTIONS = {
     "vmlinuz": "a compressed kernel image (bzImage/vmlinuz): give it with --vmlinux, or to `sysscan kernel`",
     "oci-layout": "an OCI image layout (a container image)",
-    "tar": "a tar archive (a container image saved with docker save, or an OCI archive?)",
+    "tar": "a tar archive that holds no container image (no manifest.json or index.json)",
 }
 
 

@@ -127,7 +127,7 @@ class _Source:
             target = m.linkname if m.islnk() else posixpath.join(posixpath.dirname(m.name), m.linkname)
             m = self.members.get(posixpath.normpath(target.lstrip("/")))
         if m is None or not m.isreg():
-            raise BadImage(self.path, f"{name}: missing from the archive")
+            raise BadImage(self.path, f"{name or '(no name)'}: missing from the archive")
         fh = self.tar.extractfile(m)
         assert fh is not None
         return fh
@@ -228,7 +228,9 @@ def _docker_images(src: _Source) -> list[Image]:
     if not isinstance(manifest, list):
         raise ValueError("manifest.json: not a list of images")
     for entry in manifest:
-        config_name = entry.get("Config") or ""
+        config_name = entry.get("Config") if isinstance(entry, dict) else None
+        if not isinstance(config_name, str) or not config_name:
+            raise ValueError("manifest.json: an image without its Config (the file that names its layers' digests)")
         with src.open(config_name) as fh:
             config_bytes = fh.read(64 << 20)
         digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
