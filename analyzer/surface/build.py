@@ -487,13 +487,14 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
         return None, f"{fn} is an entry point (or its address is stored where the loader calls it), {where}"
     if any(w in ts and (j, ~c) in r.parent for c, ts in summaries[j].chunk_ptrs.items()):
         return None, f"{fn}'s address is stored in data, {where}"
-    # every reached place that enters the function, in order: its recorded calls of it (None: none was read,
-    # a step that fails as it is) and what to say when they do not give `reg`
+    # every reached place that enters the function, by address (a summary read from the cache has its dicts in
+    # another order than a fresh one): its recorded calls of it (None: none was read, a step that fails as it is)
+    # and what to say when they do not give `reg`
     entries: list[tuple[list | None, str]] = []
     inside = _calls_by_node(summaries[j].arg_calls, {f"@{w:x}"})
     entries += [(inside.get(src), f"{fn} is entered from {summaries[j].names.get(src) or hex(src)} other than by "
                                   f"calls with {reg} known, {where}")
-                for src, ts in summaries[j].edges.items() if w in ts and (j, src) in r.parent]
+                for src, ts in sorted(summaries[j].edges.items()) if w in ts and (j, src) in r.parent]
     for i, s in enumerate(summaries):
         if not aliases:
             break
@@ -507,7 +508,7 @@ def _values_at_calls(j: int, w: int, reg: str, summaries, r, where: str) -> tupl
         read = _calls_by_node(s.arg_calls, aliases)
         entries += [(read.get(src), f"{reg} is not known at a call of {fn} in {s.names.get(src) or hex(src)} "
                                     f"({_name(s.path)}), {where}")
-                    for src, names in s.calls_out.items() if set(names) & aliases and (i, src) in r.parent]
+                    for src, names in sorted(s.calls_out.items()) if set(names) & aliases and (i, src) in r.parent]
     values: set[int] = set()
     for calls, unknown in entries:
         got = _read_values(calls, reg)

@@ -109,6 +109,12 @@ class ObjectSummary:
     data_exports: dict[str, int] = field(default_factory=dict)  # exported data symbol -> its chunk
     notes: list[str] = field(default_factory=list)
 
+    def order(self) -> None:
+        """The address-keyed maps by address: a fresh summary iterates as one read back from the cache does (a
+        result never depends on which of them a process had, nor on the process's hash seed)."""
+        for k in INT_KEYED:
+            setattr(self, k, dict(sorted(getattr(self, k).items())))
+
     def to_doc(self) -> dict:
         d = asdict(self)
         d["format"] = FORMAT
@@ -128,7 +134,9 @@ class ObjectSummary:
         d["wrapper_calls"] = [WrapperCallFact(**w) for w in d["wrapper_calls"]]
         d["loader_calls"] = [tuple(x) for x in d["loader_calls"]]
         d["arg_calls"] = [[a, n, c, [tuple(x) for x in v] if v is not None else None] for a, n, c, v in d["arg_calls"]]
-        return cls(**d)
+        s = cls(**d)
+        s.order()
+        return s
 
 
 def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None],
@@ -306,6 +314,7 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         for f in lb.functions:
             s.roots.setdefault(f.start, "32-bit code: its reachability is not modelled, every function counts")
     s.notes = sorted(set(s.notes))
+    s.order()
     return s
 
 
