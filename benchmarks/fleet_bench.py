@@ -151,6 +151,9 @@ def main() -> int:
             out["tree"]["rows"][name] = {"wall": [r.wall for r in rs], "cpu": [r.cpu for r in rs],
                                          "rss_mb": max(r.rss_mb for r in rs), "files_per_s": fps}
         print(f"fleet JSON of the tree identical to the pool's: {same}")
+        kept = [f for f in (work / f"s2-{a.runs - 1}" / "results").rglob("*") if f.is_file()]
+        out["store"] = {"results": len(kept), "bytes": sum(f.stat().st_size for f in kept)}
+        print(f"store: {len(kept)} results, {out['store']['bytes'] / max(1, len(kept)) / 1e3:.1f} kB each on average")
         print("fleet says:", fleet_stats(rows["fleet 2 workers"][-1].stderr))
         print("warm store:", fleet_stats(rows["fleet 2 workers, store warm"][-1].stderr))
         sc = scheduler_cost()
