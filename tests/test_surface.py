@@ -266,3 +266,69 @@ def test_a_corrupt_init_array_size_does_not_span_the_address_space(tmp_path):
     r = scan_file(str(out), ScanOptions(), limits=Limits(timeout=60))
     assert r.surface is not None and r.surface.syscalls
     assert not any("time budget" in m for m in r.incomplete)
+
+
+LIBC32_PATH = "/lib/i386-linux-gnu/libc.so.6"
+
+
+def _nm_versions(path: str) -> list[tuple[str, str, bool, int]]:
+    """(name, version, hidden, address) of every defined function symbol, as binutils' nm prints them."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True, text=True, check=True).stdout
+    got = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "TWi" and "@" in parts[2]:
+            hidden = "@@" not in parts[2]
+            name, version = parts[2].replace("@@", "@").split("@", 1)
+            got.append((name, version, hidden, int(parts[0], 16)))
+    return got
+
+
+@pytest.mark.parametrize("path", ["/lib/x86_64-linux-gnu/libc.so.6", LIBC32_PATH])
+def test_exports_carry_symbol_versions_as_the_loader_binds_them(path):
+    """A plain name is the default version (`name@@V`); every version is also `name@V`. libc's compatibility
+    symbols come first in .dynsym (i386's getrlimit64@GLIBC_2.1 before getrlimit64@@GLIBC_2.2): binding a plain
+    name to the first one would miss the default's syscalls."""
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is not installed (.ci/run installs libc6:i386 through benchmarks/fetch_i386.sh)")
+    lb = load(path)
+    syms = _nm_versions(path)
+    hidden = [s for s in syms if s[2]]
+    assert hidden, "libc has compatibility symbols"
+    for name, version, is_hidden, addr in syms:
+        assert lb.exports[f"{name}@{version}"] == addr, (name, version)
+        if not is_hidden:
+            assert lb.exports[name] == addr, name
+    compat_first = [n for n, _v, h, a in hidden if lb.exports[n] != a]
+    assert compat_first, "some compatibility symbol has a default version elsewhere (the case this guards)"
+
+
+def test_imports_carry_the_version_they_ask_for():
+    lb = load("/usr/bin/ls")
+    out = subprocess.run(["nm", "-D", "--undefined-only", "/usr/bin/ls"], capture_output=True, text=True).stdout
+    want = {p.split("@")[0]: p.split("@")[-1] for line in out.splitlines() for p in line.split()[-1:] if "@" in p}
+    got = {n: v for n, v in lb.import_versions.items() if n in want}
+    assert got and got == {n: want[n] for n in got}
+
+
+def test_32bit_reachability_is_modelled():
+    """A 32-bit program's surface is what its entry points reach (GOT-relative and absolute address fields are
+    edges), not every function of libc: syscall(SYS_getpid) and exit_group, not ptrace or reboot."""
+    if not os.path.exists(LIBC32_PATH):
+        pytest.fail(f"{LIBC32_PATH} is not installed (.ci/run installs libc6:i386 through benchmarks/fetch_i386.sh)")
+    r = scan_file(str(CORPUS / "bin" / "i386_syscall_dyn"))
+    names = {s.name for s in r.surface.syscalls if s.abi == "i386"}
+    assert {"getpid", "exit_group", "write", "mmap2", "set_thread_area"} <= names
+    assert not {"ptrace", "reboot", "mount", "init_module", "kexec_load"} & names
+    assert not [s.path for s in r.surface.syscalls if "every function counts" in s.path[0]]
+    libc_sites = {ref.name for s in scan_file(LIBC32_PATH, ScanOptions(surface=False)).sites for ref in s.syscalls}
+    assert len(names) < len(libc_sites) / 2
+
+
+def test_a_function_symbol_inside_another_is_reached_from_it():
+    """i386 glibc's static __libc_start_main holds a sized local symbol `.L413` whose code sets up TLS: reached by
+    running on from __libc_start_main, not by a call. (Cutting it lost set_thread_area and the rest, which every
+    run makes.)"""
+    r = scan_file(str(CORPUS / "bin" / "i386_glibc_static"))
+    names = {s.name for s in r.surface.syscalls}
+    assert {"set_thread_area", "set_tid_address", "set_robust_list", "rseq"} <= names

@@ -261,7 +261,8 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
     import lief
 
     out: dict = {"soname": None, "rpath": [], "runpath": [], "got_symbols": {}, "pointers": {}, "data_symbols": [],
-                 "init": [], "tables": [], "sections": [], "init_arrays": [], "exports": {}, "data_exports": {}}
+                 "init": [], "tables": [], "sections": [], "init_arrays": [], "exports": {}, "data_exports": {},
+                 "import_versions": {}}
     try:
         for sec in binary.sections:
             if sec.virtual_address and sec.size and not sec.flags & SHF_EXECINSTR and sec.flags & 0x2:  # SHF_ALLOC
@@ -299,6 +300,7 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
     except Exception:
         relocs = []
     S = lief.ELF.Symbol
+    defaults: set[tuple[str, str]] = set()
     try:  # defined global symbols: functions (IFUNCs bind to their resolver) and data
         for sym in binary.dynamic_symbols:
             if not (sym.value and sym.shndx and sym.binding in (S.BINDING.GLOBAL, S.BINDING.WEAK)):
@@ -307,7 +309,14 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
                 "data_exports" if sym.type == S.TYPE.OBJECT else None
             name = _text(sym.name)
             if kind and name:
-                out[kind].setdefault(name, sym.value)
+                version, hidden = _version(sym)
+                if version:  # `name@VERSION` binds a reference that asks for that version
+                    out[kind].setdefault(f"{name}@{version}", sym.value)
+                if hidden:  # `name@VERSION` only (a compatibility symbol): a plain name binds the default one
+                    out[kind].setdefault(name, sym.value)
+                elif (kind, name) not in defaults:  # the first default definition wins over compatibility ones
+                    defaults.add((kind, name))
+                    out[kind][name] = sym.value
     except Exception:  # a corrupt dynamic symbol table: no exports (the symbol loop above said so already)
         out["exports"], out["data_exports"] = {}, {}
     out["sections"].sort()
@@ -325,12 +334,27 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
                     out["pointers"][r.address] = target
             elif name and kind.endswith(("_GLOB_DAT", "_JUMP_SLOT", "_64", "_32")):
                 out["got_symbols"][r.address] = name
+                version, _hidden = _version(r.symbol)
+                if version:
+                    out["import_versions"][name] = version
                 if kind.endswith(("_64", "_32")):
                     out["data_symbols"].append(name)
         except Exception:
             continue
     out["data_symbols"] = sorted(set(out["data_symbols"]))
     return out
+
+
+def _version(sym) -> tuple[str | None, bool]:
+    """A dynamic symbol's version name (a definition's from .gnu.version_d, a reference's from .gnu.version_r) and
+    whether it is hidden (`name@VERSION`, not the default `name@@VERSION`); (None, False) when it has none."""
+    try:
+        v = sym.symbol_version if sym.has_version else None
+        if v is None or (v.value & 0x7FFF) < 2 or not v.has_auxiliary_version:  # 0 local, 1 global: no version
+            return None, False
+        return _text(v.symbol_version_auxiliary.name) or None, bool(v.value & 0x8000)
+    except Exception:  # a corrupt version table: as if there were none
+        return None, False
 
 
 def _go_functions(binary, memory: Memory, in_exec, functions: dict[int, Function], symbols: dict[int, str]):

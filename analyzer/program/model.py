@@ -88,6 +88,9 @@ class LoadedBinary:
     variables: list[tuple[int, int]] = field(default_factory=list)  # (start, end) of sized data symbols
     init_arrays: list[tuple[int, int]] = field(default_factory=list)  # what the loader calls through: init/fini
     data_exports: dict[str, int] = field(default_factory=dict)  # defined dynamic data symbol -> address
+    import_versions: dict[str, str] = field(default_factory=dict)
+    """Imported name -> the symbol version it asks for (`name@VERSION` in the exports of the defining object; the
+    plain name there is the default version)."""
     go: object | None = None  # analyzer.elf.golang.GoInfo for Go binaries (pclntab), else None
     notes: list[str] = field(default_factory=list)  # parts of a corrupt file that were skipped (report.incomplete)
     calls: object | None = field(default=None, repr=False, compare=False)

@@ -1,8 +1,9 @@
 """Reachability across objects: imports bound as the loader binds them, a breadth-first walk from the roots, and
 one shortest path to every syscall.
 
-Binding: an imported name goes to the first object in load order that exports it (the global scope; symbol versions
-are not compared). A name nothing exports is an unbound import, said in the notes. An IFUNC export binds to its
+Binding: an imported name goes to the first object in load order that exports it (the global scope); a reference
+that asks for a symbol version binds to `name@VERSION` where an object defines that version (a compatibility
+symbol such as i386 glibc's getrlimit64@GLIBC_2.1), else to the plain name, the default version. A name nothing exports is an unbound import, said in the notes. An IFUNC export binds to its
 resolver, whose code takes the addresses of the implementations it can choose: they are reached through it.
 """
 from __future__ import annotations
@@ -95,16 +96,18 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         roots += [((i, a), why) for a, why in sorted(s.roots.items()) if why != "the entry point"]
         roots += [((i, a), why) for a, why in sorted(s.outside.items())]
         for name in s.data_imports:
-            if name in scope:
-                roots.append((scope[name], f"its address is stored in data of {_short(s.path)}"))
+            d = scope.get(f"{name}@{s.import_versions.get(name)}") or scope.get(name)
+            if d is not None:
+                roots.append((d, f"its address is stored in data of {_short(s.path)}"))
         roots += [(chunk_node(i, c), why) for c, why in sorted(s.live.items())]
     roots += list(extra_roots)
     for n, why in roots:
         visit(n, None, why)
 
     def use(name: str, n: Node, s: ObjectSummary) -> None:
-        d = scope.get(name)
-        chunks = dscope.get(name, ())
+        versioned = f"{name}@{s.import_versions[name]}" if name in s.import_versions else None
+        d = scope.get(versioned) or scope.get(name)
+        chunks = dscope.get(versioned, ()) or dscope.get(name, ())
         if d is None and not chunks:
             r.unbound.setdefault(name, []).append(_short(s.path))
         if d is not None:

@@ -10,7 +10,8 @@ like program.calls: `call`/`jmp`/`jcc` rel32 and short `jmp`/`jcc` to a function
 immediates), which is how a callback, a thread start or `main` (handed to `__libc_start_main`) is reached. A
 search can only add edges (a false one makes the surface larger, never smaller), so it is sound where a decoder
 that misses an instruction would not be. Code outside every known function has no node: what it reaches becomes
-a root, and so does a site outside every known function.
+a root, and so does a site outside every known function. In 32-bit code, whose addresses are formed relative to the
+GOT with any register or as plain immediates, every 32-bit field of the decoded instructions counts (`_words32`).
 
 Roots: the entry point (program and dynamic loader), DT_INIT/DT_FINI, and every function whose address is stored
 in data (relocated pointers: init/fini arrays, vtables, callback tables, IFUNC resolvers) — the sound stand-in for
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
 
-FORMAT = 6
+FORMAT = 7
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -107,6 +108,7 @@ class ObjectSummary:
     chunk_imports: dict[int, list[str]] = field(default_factory=dict)  # chunk -> symbols stored in it (R_*_64)
     live: dict[int, str] = field(default_factory=dict)  # chunks live from the start (init/fini arrays) -> why
     data_exports: dict[str, int] = field(default_factory=dict)  # exported data symbol -> its chunk
+    import_versions: dict[str, str] = field(default_factory=dict)  # imported name -> the version it asks for
     notes: list[str] = field(default_factory=list)
 
     def order(self) -> None:
@@ -176,6 +178,11 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
 
     stubs = _stubs(lb)  # PLT stub address -> ("import", name) | ("local", target)
     hits = _code_hits(lb)  # (code address, target, how)
+    modelled = True
+    if lb.bits == 32:
+        words = _words32(lb, known, in_exec, in_data)
+        modelled = words is not None
+        hits += words or []
     def inside_exact(t: int) -> bool:
         """Inside (not at the start of) a function whose extent its symbol or FDE gives: a byte pattern that
         lands there is part of another instruction, not a way into the code."""
@@ -221,14 +228,16 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         r = bisect_right(rstarts, st) - 1
         return st if r >= 0 and st < ranges[r][1] and addr < ranges[r][1] else None
 
-    for k in range(1, len(starts)):  # fall-through into a start that no function table announced
+    # fall-through into a start that no function table announced, or one that lies inside another function's
+    # extent (a local label with a symbol of its own, as `.L413` inside i386 glibc's __libc_start_main)
+    for k in range(1, len(starts)):
         t = starts[k]
-        if t in extra and node_of(t - 1) == starts[k - 1]:
+        if node_of(t - 1) == starts[k - 1] and (t in extra or _nested(lb, t)):
             s.edges.setdefault(starts[k - 1], []).append(t)
     local_targets = {site.function_address for site in report.sites if (arg_params or {}).get(site.address)}
     refs: list[tuple[int, int]] = []  # (code address, data address it forms)
     for src_addr, target, how in hits:
-        if how == "taken" and target not in start_set and in_data(target) and target not in lb.got_symbols:
+        if how in ("taken", "word") and target not in start_set and in_data(target) and target not in lb.got_symbols:
             refs.append((src_addr, target))
         kind_target = None
         if target in stubs:
@@ -243,6 +252,8 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
             kind_target = ("local", node_of(target))  # into another function's body: shared code
         elif how in ("call", "taken") and in_exec(target) and inside_exact(target) and boundary(src_addr):
             kind_target = ("local", node_of(target))  # an entry its table does not start at (__restore_rt's FDE)
+        elif how == "word" and in_exec(target):
+            kind_target = ("local", node_of(target))  # 32-bit: a word that may form a code address, its node
         if kind_target is None:
             continue
         src = node_of(src_addr)
@@ -280,6 +291,7 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
     _data_chunks(lb, s, start_set, refs, node_of, in_data)
     s.data_imports = sorted(set(s.data_imports))
     s.exports = dict(sorted(lb.exports.items()))
+    s.import_versions = dict(sorted(lb.import_versions.items()))
 
     # sites
     targeted = {t for ts in s.edges.values() for t in ts} | set(s.outside) | set(s.roots)
@@ -310,9 +322,9 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
     for name, call in VDSO_FALLBACKS.items():
         if any(name.encode() + b"\0" in r.data for r in lb.memory.regions if not r.executable):
             s.vdso[name] = call
-    if lb.bits != 64:  # 32-bit PIC code reaches data through %ebx and the GOT: not modelled, so nothing is cut
+    if not modelled:  # 32-bit code whose GOT base could not be told: nothing is cut
         for f in lb.functions:
-            s.roots.setdefault(f.start, "32-bit code: its reachability is not modelled, every function counts")
+            s.roots.setdefault(f.start, "32-bit code whose GOT base is not clear: every function counts")
     s.notes = sorted(set(s.notes))
     s.order()
     return s
@@ -331,6 +343,123 @@ RIP_PATTERNS = (  # 64-bit code only
     (rb"[\x48\x4c][\x8d\x8b]", 3, 7, "<i", "taken", True),  # lea/mov disp32(%rip),%reg
 )
 ABSOLUTE = re.compile(rb"[\xb8-\xbf\x68]|\xc7[\xc0-\xc7]")  # mov $imm32,%r32 / push $imm32 / movl $imm32,%r
+
+
+PC_THUNK = re.compile(rb"\x8b[\x04\x0c\x14\x1c\x2c\x34\x3c]\x24\xc3")  # mov (%esp),%reg; ret
+MAX_GOT_BASES = 4
+
+
+def _pc_relative(lb) -> dict[int, list[int]]:
+    """The addresses 32-bit code forms from its own address: `call <pc thunk>` or `call 1f; 1: pop %reg`, then
+    `add $imm32,%reg` — the GOT (`_GLOBAL_OFFSET_TABLE_`) in PIC code, or a table of hand-written code — each
+    with the addresses of the `add`s that form it."""
+    counts: dict[int, list[int]] = {}
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        base, n = rng.start, len(data)
+        thunks: dict[int, int] = {}  # thunk address -> register number
+        for m in re.finditer(rb"\xe8", data):
+            p = m.start()
+            if p + 11 > n:
+                break
+            ret = p + 5
+            t = (base + ret + struct.unpack_from("<i", data, p + 1)[0]) & 0xFFFFFFFF
+            reg = None
+            if t == base + ret and 0x58 <= data[ret] <= 0x5F:  # call 1f; 1: pop %reg
+                reg, after = data[ret] - 0x58, ret + 1
+            else:
+                reg = thunks.get(t)
+                if reg is None and t not in thunks:
+                    code = lb.memory.read(t, 4) or b""
+                    reg = thunks[t] = (code[1] >> 3) & 7 if PC_THUNK.fullmatch(code) else -1
+                if reg < 0:
+                    continue
+                after = ret
+            if after + 6 > n:
+                continue
+            if reg == 0 and data[after] == 0x05:  # add $imm32,%eax
+                imm = struct.unpack_from("<I", data, after + 1)[0]
+            elif data[after] == 0x81 and data[after + 1] == 0xC0 + reg:  # add $imm32,%reg
+                imm = struct.unpack_from("<I", data, after + 2)[0]
+            else:
+                continue
+            v = (base + ret + imm) & 0xFFFFFFFF  # the return address, plus the immediate
+            counts.setdefault(v, []).append(base + after)
+    return counts
+
+
+def _field_ends(mnem: str, ops: str) -> tuple[int, ...]:
+    """Where an instruction's 32-bit displacement or immediate can end, counted back from its last byte: x86 puts
+    the displacement after the ModRM/SIB bytes and the immediate last, so with no immediate the last 4 bytes, and
+    with one of 1, 2 or 4 bytes the 4 bytes before it too (Capstone's text says whether there is one, not its size).
+    A relative branch's target is not a field (the rel32 patterns read it)."""
+    imm = any(o[:1].isdigit() or o[:1] == "-" for o in ops.split(", ") if "[" not in o)
+    if imm and (mnem[:1] == "j" or mnem.startswith(("call", "loop", "xbegin", "ljmp", "lcall"))) and "[" not in ops:
+        return (6,) if ":" in ops else ()  # ljmp/lcall sel:offset: the offset before the 16-bit selector
+    if imm and "[" in ops:
+        return (4, 5, 6, 8)
+    return (4,)
+
+
+def _words32(lb, known: set[int], in_exec, in_data) -> list[tuple[int, int, str]] | None:
+    """32-bit code forms addresses that no byte pattern pins down: an absolute `movl $f,4(%esp)` or `mov sym,%eax`
+    in a non-PIC executable, `lea f@GOTOFF(%reg)`, `mov x@GOT(%reg)`, `call *f@GOT(%reg)` relative to the GOT in
+    PIC code, with any register and any opcode. Every 32-bit displacement or immediate of the code counts as such a
+    field: (its instruction's address, the address it forms, "word") when it lands on a function start, in data or
+    in code (its node), relative to every GOT base the code forms (`_pc_relative` values in writable memory) and, in
+    a non-PIC executable, to 0. The fields are the last bytes of an instruction (a displacement is followed by
+    nothing or by an 8-, 16- or 32-bit immediate); code decoded linearly from each function start, and where the
+    decoder stops, every 4-byte window of the rest: a superset of what the instructions form, never less. None when
+    the code forms more bases than MAX_GOT_BASES (the search would not be cheap; no compiler emits such code)."""
+    import capstone
+
+    formed = _pc_relative(lb)
+    writable = [(r.start, r.end) for r in lb.memory.regions if r.writable and not r.executable]
+    bases = sorted((v for v in formed if any(a <= v < b for a, b in writable)), key=lambda v: (-len(formed[v]), v))
+    if len(bases) > MAX_GOT_BASES:
+        return None
+    spans = sorted([(r.start, r.end) for r in lb.memory.regions if r.readable])
+    lo, hi = spans[0][0], spans[-1][1]
+
+    def lands(v: int) -> bool:
+        return lo <= v < hi and (v in known or in_data(v) or in_exec(v))
+
+    out: list[tuple[int, int, str]] = [(at, v, "word") for v, ats in formed.items() for at in ats if lands(v)]
+    offsets = bases + ([0] if lb.elf_type == "executable" else [])
+    if not offsets:
+        return out
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+    md.skipdata = False
+    unpack = struct.unpack_from
+    for rng in lb.exec_ranges:
+        data = lb.memory.read(rng.start, rng.end - rng.start)
+        if not data:
+            continue
+        base, n = rng.start, len(data)
+        cuts = sorted({f.start - base for f in lb.functions if base <= f.start < base + n} | {0, n})
+        for u0, u1 in zip(cuts, cuts[1:]):
+            fields: list[tuple[int, int]] = []  # (instruction address, field offset in data)
+            p = u0
+            for addr, size, mnem, ops in md.disasm_lite(data[u0:u1], base + u0):
+                q = addr - base
+                p = q + size
+                if size < 5:
+                    continue
+                for back in _field_ends(mnem, ops):
+                    if size > back:  # a field never holds the first (opcode) byte
+                        fields.append((addr, q + size - back))
+            fields += [(base + x, x) for x in range(p, min(u1, n - 3))]  # undecoded: every window
+            for at, x in fields:
+                if x + 4 > n:
+                    continue
+                v0 = unpack("<I", data, x)[0]
+                for off in offsets:
+                    v = (v0 + off) & 0xFFFFFFFF
+                    if lands(v):
+                        out.append((at, v, "word"))
+    return out
 
 
 def _site_args(site, params: dict[int, str]) -> list:
@@ -445,6 +574,12 @@ def _data_chunks(lb, s: ObjectSummary, start_set: set[int], refs: list[tuple[int
     for d in (s.data_refs, s.chunk_ptrs, s.chunk_data, s.chunk_imports):
         for k in d:
             d[k] = sorted(set(d[k]))
+
+
+def _nested(lb, t: int) -> bool:
+    """Does a known function other than the one starting at t hold t (its code may run on into t)?"""
+    f = lb.function_at(t - 1)
+    return f is not None and f.start < t < f.end
 
 
 def _runs_entry(lb) -> bool:
