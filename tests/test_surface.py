@@ -238,7 +238,8 @@ def test_32bit_vdso_entries_are_sites_of_the_surface():
     assert {o.kind for o in r.surface.open_ends} <= {"unknown-number", "execve"}
     getpid = [s for s in r.surface.syscalls if s.name == "getpid" and s.abi == "i386"]
     assert getpid and "call *%gs:0x10 at" in getpid[0].path[-1], getpid
-    assert r.surface.objects[0].reachable_sites == len(r.sites) == 110
+    # the reachable sites, not every site of the file (32-bit code has a call graph too)
+    assert 0 < r.surface.objects[0].reachable_sites < len(r.sites) == 110
 
 
 def test_a_spent_time_budget_leaves_a_partial_surface_that_says_so():
