@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
@@ -439,7 +440,7 @@ def _words32(lb, known: set[int], in_exec, in_data) -> list[tuple[int, int, str]
             continue
         base, n = rng.start, len(data)
         cuts = sorted({f.start - base for f in lb.functions if base <= f.start < base + n} | {0, n})
-        for u0, u1 in zip(cuts, cuts[1:]):
+        for u0, u1 in pairwise(cuts):
             fields: list[tuple[int, int]] = []  # (instruction address, field offset in data)
             p = u0
             for addr, size, mnem, ops in md.disasm_lite(data[u0:u1], base + u0):
