@@ -3,8 +3,9 @@ one shortest path to every syscall.
 
 Binding: an imported name goes to the first object in load order that exports it (the global scope); a reference
 that asks for a symbol version binds to `name@VERSION` where an object defines that version (a compatibility
-symbol such as i386 glibc's getrlimit64@GLIBC_2.1), else to the plain name, the default version. A name nothing exports is an unbound import, said in the notes. An IFUNC export binds to its
-resolver, whose code takes the addresses of the implementations it can choose: they are reached through it.
+symbol such as i386 glibc's getrlimit64@GLIBC_2.1), else to the plain name, the default version. A name nothing
+exports is an unbound import, said in the notes. An IFUNC export binds to its resolver, whose code takes the
+addresses of the implementations it can choose: they are reached through it.
 """
 from __future__ import annotations
 
@@ -75,6 +76,13 @@ def data_scope(summaries: list[ObjectSummary]) -> dict[str, list[Node]]:
     return out
 
 
+def _lookup(table: dict, name: str, s: ObjectSummary):
+    """What `name`, imported by `s`, binds to in `table`: the version it asks for where one is defined, else the
+    plain name (the default version)."""
+    version = s.import_versions.get(name)
+    return (table.get(f"{name}@{version}") if version else None) or table.get(name)
+
+
 def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = ()) -> Reach:
     scope = bind(summaries)
     dscope = data_scope(summaries)
@@ -96,7 +104,7 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         roots += [((i, a), why) for a, why in sorted(s.roots.items()) if why != "the entry point"]
         roots += [((i, a), why) for a, why in sorted(s.outside.items())]
         for name in s.data_imports:
-            d = scope.get(f"{name}@{s.import_versions.get(name)}") or scope.get(name)
+            d = _lookup(scope, name, s)
             if d is not None:
                 roots.append((d, f"its address is stored in data of {_short(s.path)}"))
         roots += [(chunk_node(i, c), why) for c, why in sorted(s.live.items())]
@@ -105,9 +113,8 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         visit(n, None, why)
 
     def use(name: str, n: Node, s: ObjectSummary) -> None:
-        versioned = f"{name}@{s.import_versions[name]}" if name in s.import_versions else None
-        d = scope.get(versioned) or scope.get(name)
-        chunks = dscope.get(versioned, ()) or dscope.get(name, ())
+        d = _lookup(scope, name, s)
+        chunks = _lookup(dscope, name, s) or ()
         if d is None and not chunks:
             r.unbound.setdefault(name, []).append(_short(s.path))
         if d is not None:

@@ -184,6 +184,7 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         words = _words32(lb, known, in_exec, in_data)
         modelled = words is not None
         hits += words or []
+
     def inside_exact(t: int) -> bool:
         """Inside (not at the start of) a function whose extent its symbol or FDE gives: a byte pattern that
         lands there is part of another instruction, not a way into the code."""
@@ -354,7 +355,7 @@ def _pc_relative(lb) -> dict[int, list[int]]:
     """The addresses 32-bit code forms from its own address: `call <pc thunk>` or `call 1f; 1: pop %reg`, then
     `add $imm32,%reg` — the GOT (`_GLOBAL_OFFSET_TABLE_`) in PIC code, or a table of hand-written code — each
     with the addresses of the `add`s that form it."""
-    counts: dict[int, list[int]] = {}
+    formed: dict[int, list[int]] = {}
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
         if not data:
@@ -367,7 +368,6 @@ def _pc_relative(lb) -> dict[int, list[int]]:
                 break
             ret = p + 5
             t = (base + ret + struct.unpack_from("<i", data, p + 1)[0]) & 0xFFFFFFFF
-            reg = None
             if t == base + ret and 0x58 <= data[ret] <= 0x5F:  # call 1f; 1: pop %reg
                 reg, after = data[ret] - 0x58, ret + 1
             else:
@@ -387,8 +387,8 @@ def _pc_relative(lb) -> dict[int, list[int]]:
             else:
                 continue
             v = (base + ret + imm) & 0xFFFFFFFF  # the return address, plus the immediate
-            counts.setdefault(v, []).append(base + after)
-    return counts
+            formed.setdefault(v, []).append(base + after)
+    return formed
 
 
 def _field_ends(mnem: str, ops: str) -> tuple[int, ...]:
@@ -432,7 +432,6 @@ def _words32(lb, known: set[int], in_exec, in_data) -> list[tuple[int, int, str]
     if not offsets:
         return out
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
-    md.skipdata = False
     unpack = struct.unpack_from
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
