@@ -28,9 +28,14 @@ fi
 [[ -n "$src_ver" && "$src_ver" != "(none)" ]] || { log "no candidate for linux-source-$series"; exit 1; }
 
 pkg=""
-# the signed image (what /boot holds on a Secure Boot machine; the bzImage header is unchanged by the signature)
-for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}\\.[0-9]+(-[0-9]+|\\+deb[0-9]+)-${flavour}\$" | awk '{print $1}'); do
-    if apt-cache show "$p" 2>/dev/null | grep -x "Version: $src_ver" >/dev/null; then pkg="$p"; fi
+# the signed image (what /boot holds on a Secure Boot machine; the bzImage header is unchanged by the signature);
+# a security update reaches the archive unsigned first (the signed build follows days later): then the -unsigned
+# package, whose vmlinuz is the same image without the signature
+for suffix in "" "-unsigned"; do
+    for p in $(apt-cache search --names-only "^linux-image-${series//./\\.}\\.[0-9]+(-[0-9]+|\\+deb[0-9]+)-${flavour}${suffix}\$" | awk '{print $1}'); do
+        if apt-cache show "$p" 2>/dev/null | grep -x "Version: $src_ver" >/dev/null; then pkg="$p"; fi
+    done
+    [[ -n "$pkg" ]] && break
 done
 [[ -n "$pkg" ]] || { log "no linux-image-$series*-$flavour package with version $src_ver"; exit 1; }
 
