@@ -14,7 +14,7 @@ from typing import Any
 
 from . import __version__
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 """A finding's severity, least to most severe (rules' `severity`, `--fail-on`)."""
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # info 0 .. critical 4
@@ -147,6 +147,7 @@ class BinaryInfo:
     entry: int = hexfield(default=0)
     needed: list[str] = field(default_factory=list)
     functions: int = 0
+    debug_file: str | None = None  # the separate debug file a stripped file's symbols came from (schema 1.2)
 
 
 @dataclass
@@ -219,6 +220,8 @@ class SurfaceObject:
     reachable_functions: int = 0
     sites: int = 0
     reachable_sites: int = 0
+    build_id: str | None = None  # (schema 1.2)
+    debug_file: str | None = None  # where its symbols came from when it is stripped (schema 1.2)
 
 
 @dataclass

@@ -5,13 +5,13 @@
 #
 #   benchmarks/fetch_i386.sh [CACHE_DIR]     (default: $SYSSCAN_INPUT_CACHE, else ~/.cache/sysscan-inputs)
 # Prints SYSSCAN_I386_ROOT=… on stdout for `eval` in .ci/run. As root it adds the i386 architecture to dpkg
-# (`dpkg --add-architecture i386`: no change to the system's sources) and installs libc6:i386; the programs checked
-# need nothing else.
+# (`dpkg --add-architecture i386`: no change to the system's sources) and installs libc6:i386 (and its debug file,
+# libc6-dbg:i386); the programs checked need nothing else.
 set -euo pipefail
 cache="${1:-${SYSSCAN_INPUT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sysscan-inputs}}"
 log() { echo "fetch_i386: $*" >&2; }
 PKGS=(busybox-static coreutils dash musl-dev)
-RUNTIME=(libc6)
+RUNTIME=(libc6 libc6-dbg)  # libc6-dbg: the C library's symbols for the surface (elf/debugfile.py)
 
 if [[ " $(dpkg --print-foreign-architectures | tr '\n' ' ') " != *" i386 "* ]]; then
     [[ "$(id -u)" == 0 ]] || { log "the i386 architecture is not enabled (run as root once: dpkg --add-architecture i386)"; exit 1; }

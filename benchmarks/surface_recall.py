@@ -3,7 +3,7 @@
 each; every syscall the process itself makes (its threads and forks, not the programs it execs) must be in its
 surface. Tightness beside it: the surface size per program and the mean.
 
-    .venv/bin/python benchmarks/surface_recall.py [--only NAME ...] [--json OUT]
+    .venv/bin/python benchmarks/surface_recall.py [--only NAME ...] [--json OUT] [--no-debug-files]
 
 tests/test_surface_strace.py runs the same harness in CI. Each program is analysed with `scan_file` (the surface
 on, the per-object cache in a private directory shared across programs, as on a user's machine).
@@ -164,12 +164,17 @@ def trace(path: str, argv: list[str], cwd: str) -> set[str]:
         return observed(Path(out.name).read_text(errors="replace"))
 
 
+DEBUG_DIRS: tuple[str, ...] | None = None  # None: the default (/usr/lib/debug); (): --no-debug-files
+
+
 def surface_of(path: str) -> tuple[set[str], float, list[str]]:
     from analyzer.rules import RuleSet
     from analyzer.run.pipeline import ScanOptions, scan_file
 
     t = time.perf_counter()
-    r = scan_file(path, ScanOptions(rules=RuleSet([])))
+    opts = ScanOptions(rules=RuleSet([])) if DEBUG_DIRS is None else ScanOptions(rules=RuleSet([]),
+                                                                                 debug_dirs=DEBUG_DIRS)
+    r = scan_file(path, opts)
     dt = time.perf_counter() - t
     s = r.surface
     names = {x.name for x in s.syscalls if x.name}  # strace names the call in the process's own ABI
@@ -199,7 +204,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--json")
+    ap.add_argument("--no-debug-files", action="store_true", help="as on a machine without libc6-dbg")
     a = ap.parse_args()
+    global DEBUG_DIRS
+    if a.no_debug_files:
+        DEBUG_DIRS = ()
     if shutil.which("strace") is None:
         raise SystemExit("strace is not installed")
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="sysscan-recall-cache-"))

@@ -4,6 +4,7 @@
     ruleset_from_cli   --rules/--select/…       BadRules (8)      (cli/rules.py)
     kernel_from_cli    --vmlinux                BadKernel (7)     (cli/kernel.py)
     surface_from_cli   --no-surface/--sysroot   UsageError (2)
+    debug_dirs_from_cli --debug-dir/--no-debug-files UsageError (2)
     limits_from_cli    --timeout/--max-*        (argparse types: 2)
     results_from_cli   the paths: discovery, the pool, the cache; a failed explicit file raises its own error
     finish             baseline/allowlist, output, the --fail-on gate (cli/rules.py)
@@ -55,7 +56,28 @@ def _parser() -> argparse.ArgumentParser:
                    help="resolve the program's interpreter and libraries under DIR (a container root, a cross "
                         "tree), with DIR/etc/ld.so.cache; default /, or the PATH itself when it is a root "
                         "filesystem (it has etc/os-release and usr/)")
+    g.add_argument("--debug-dir", metavar="DIR", action="append", default=[],
+                   help="look for stripped objects' separate debug files (DIR/.build-id/ab/cdef….debug, as gdb does) "
+                        "in DIR before /usr/lib/debug; repeatable. Their symbol tables give the data objects' "
+                        "extents and the local functions' names: a tighter surface")
+    g.add_argument("--no-debug-files", action="store_true",
+                   help="do not read separate debug files (the surface from the files' own symbols only)")
     return p
+
+
+def debug_dirs_from_cli(args: argparse.Namespace) -> tuple[str, ...]:
+    """`--debug-dir DIR` (UsageError, exit 2, when DIR is not a directory) before /usr/lib/debug; () with
+    `--no-debug-files`."""
+    from ..elf.debugfile import DEFAULT_DIRS
+
+    if args.no_debug_files:
+        if args.debug_dir:
+            raise UsageError(args.debug_dir[0], "--debug-dir and --no-debug-files contradict each other")
+        return ()
+    for d in args.debug_dir:
+        if not os.path.isdir(d):
+            raise UsageError(d, "--debug-dir: not a directory")
+    return tuple(dict.fromkeys([os.path.abspath(d) for d in args.debug_dir] + list(DEFAULT_DIRS)))
 
 
 def surface_from_cli(args: argparse.Namespace) -> tuple[bool, str]:
@@ -147,7 +169,7 @@ def cmd_scan(argv: Sequence[str]) -> int:
     # None when no rule option is given: the shipped rules, under the result cache's "shipped" key
     surface, sysroot = surface_from_cli(args)
     options = ScanOptions(kernel=kernel, rules=ruleset if rules_asked(args) else None, surface=surface,
-                          sysroot=sysroot)
+                          sysroot=sysroot, debug_dirs=debug_dirs_from_cli(args))
     batch = results_from_cli(args, options, limits_from_cli(args))
     reports = batch.reports
     if args.graph:

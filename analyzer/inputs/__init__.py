@@ -82,12 +82,13 @@ def _kernel_space_elf(path: str, head: bytes) -> bool:
     return False
 
 
-def load_program(path: str, max_size: int | None = None):
-    """A user-space ELF program or library: its program model. An input that is not an ELF says what it is."""
-    from ..program.load import load
+def load_program(path: str, max_size: int | None = None, debug_dirs: tuple[str, ...] | None = None):
+    """A user-space ELF program or library: its program model (a stripped one's symbols from its debug file under
+    `debug_dirs`, default /usr/lib/debug). An input that is not an ELF says what it is."""
+    from ..program.load import DEFAULT_DEBUG_DIRS, load
 
     try:
-        return load(path, max_size)
+        return load(path, max_size, DEFAULT_DEBUG_DIRS if debug_dirs is None else debug_dirs)
     except NotAnELF as e:
         what = DESCRIPTIONS.get(detect(path))
         if what is None:

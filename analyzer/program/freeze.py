@@ -16,10 +16,10 @@ from ..elf.memory import Memory
 from .calls import call_index
 from .model import ExecRange, Function, LoadedBinary
 
-FORMAT = 1
+FORMAT = 2
 KIND = "program-model"
 IDENTITY = ("path", "size", "sha256", "arch", "bits", "elf_type", "static", "stripped", "interpreter", "build_id",
-            "entry")
+            "entry", "debug_file", "debug_sha256")
 
 
 def to_doc(lb: LoadedBinary) -> dict:
@@ -69,14 +69,15 @@ def loads(text: str, memory: Memory | None = None) -> LoadedBinary:
 
 
 def cached(lb: LoadedBinary) -> None:
-    """Keep this object's model in the derived cache, under its content hash."""
+    """Keep this object's model in the derived cache, under its key (content hash, and its debug file's)."""
     from ..cache import derived_put
 
-    derived_put(KIND, lb.sha256, to_doc(lb))
+    derived_put(KIND, lb.key, to_doc(lb))
 
 
 def load_cached(sha256: str, memory: Memory | None = None) -> LoadedBinary | None:
-    """The cached model of the object with this content hash, or None."""
+    """The cached model of the object with this key (LoadedBinary.key: its content hash when it has no debug
+    file), or None."""
     from ..cache import derived_get
 
     doc = derived_get(KIND, sha256)

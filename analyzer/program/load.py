@@ -12,6 +12,8 @@ import hashlib
 import io
 import warnings
 
+from ..elf import debugfile
+from ..elf.debugfile import DEFAULT_DIRS as DEFAULT_DEBUG_DIRS
 from ..elf.ehframe import _eh_frame_functions
 from ..elf.header import EM_X86_64, check_header, read_and_check
 from ..elf.memory import Memory
@@ -38,13 +40,14 @@ def _parse_lief(path: str, data: bytes):
     return binary
 
 
-def load(path: str, max_size: int | None = None) -> LoadedBinary:
-    """Read, validate and load one ELF file. Raises an analyzer.errors type on any bad input.
+def load(path: str, max_size: int | None = None, debug_dirs: tuple[str, ...] = DEFAULT_DEBUG_DIRS) -> LoadedBinary:
+    """Read, validate and load one ELF file. Raises an analyzer.errors type on any bad input. A stripped file's
+    symbols come from its separate debug file where one of `debug_dirs` holds it (elf/debugfile.py).
 
     Hostile input: LIEF answers unknown enum values with a RuntimeWarning on stderr (silenced here: stderr is for
     one-line errors) and non-UTF-8 names with bytes (made text by `_text`); optional parts that fail to parse
     (symbols, .eh_frame, imports, notes) are skipped and listed in `LoadedBinary.notes`, not fatal."""
-    return _load_data(path, read_and_check(path, max_size))
+    return _load_data(path, read_and_check(path, max_size), debug_dirs)
 
 
 MAX_NAME_CHARS = 1024
@@ -66,19 +69,19 @@ def _text(v) -> str:
 def load_bytes(data: bytes, name: str) -> LoadedBinary:
     """An ELF image that is not a file of its own (a vDSO image embedded in a kernel), loaded as `load` loads a
     file; `name` stands for its path in reports and errors."""
-    return _load_data(name, data)
+    return _load_data(name, data, ())
 
 
-def _load_data(path: str, data: bytes) -> LoadedBinary:
+def _load_data(path: str, data: bytes, debug_dirs: tuple[str, ...]) -> LoadedBinary:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return _load_lief(path, data)
+            return _load_lief(path, data, debug_dirs)
         except RecursionError:
             raise CorruptELF(path, "LIEF could not parse it: structures nest too deeply") from None
 
 
-def _load_lief(path: str, data: bytes) -> LoadedBinary:
+def _load_lief(path: str, data: bytes, debug_dirs: tuple[str, ...]) -> LoadedBinary:
     import lief
 
     bits, machine = check_header(path, data)
@@ -134,11 +137,24 @@ def _load_lief(path: str, data: bytes) -> LoadedBinary:
     def in_exec(a: int) -> bool:
         return any(lo <= a < hi for lo, hi in text_ranges)
 
+    build_id = None
+    try:
+        for note in binary.notes:
+            if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
+                build_id = bytes(note.description).hex()
+    except Exception as e:  # corrupt notes: the build-id is a nicety
+        notes.append(f"notes not readable: {type(e).__name__}")
+
     stripped = True
     data_objects: dict[int, tuple[int, str]] = {}  # start -> (end, name) of sized data symbols in code
     variables: dict[int, int] = {}  # start -> end of sized data symbols elsewhere (the surface's data chunks)
+    debug = None
     try:
         all_symbols = list(binary.symtab_symbols) + list(binary.dynamic_symbols)
+        if debug_dirs and not any(True for _ in binary.symtab_symbols):
+            debug = debugfile.find(path, binary, build_id, debug_dirs)
+            if debug is not None:
+                all_symbols = debug.symbols + all_symbols
     except Exception as e:  # a corrupt symbol table: analyse without names
         all_symbols = []
         notes.append(f"symbol table not readable ({type(e).__name__}): functions come from .eh_frame and the entry")
@@ -216,13 +232,6 @@ def _load_lief(path: str, data: bytes) -> LoadedBinary:
             end = min(x for x in (nxt, data_next, rng.end if rng else None, s + (1 << 16)) if x is not None)
         final.append(Function(s, max(end, s + 1), f.name, f.source, sha256))
 
-    build_id = None
-    try:
-        for note in binary.notes:
-            if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
-                build_id = bytes(note.description).hex()
-    except Exception as e:  # corrupt notes: the build-id is a nicety
-        notes.append(f"notes not readable: {type(e).__name__}")
     try:
         needed = [_text(lib) for lib in binary.libraries]
     except Exception as e:
@@ -239,6 +248,8 @@ def _load_lief(path: str, data: bytes) -> LoadedBinary:
         stripped=stripped,
         interpreter=interp or None,
         build_id=build_id,
+        debug_file=debug.path if debug else None,
+        debug_sha256=debug.sha256 if debug else None,
         entry=entry,
         memory=memory,
         exec_ranges=exec_ranges,
@@ -262,7 +273,7 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
 
     out: dict = {"soname": None, "rpath": [], "runpath": [], "got_symbols": {}, "pointers": {}, "data_symbols": [],
                  "init": [], "tables": [], "sections": [], "init_arrays": [], "exports": {}, "data_exports": {},
-                 "import_versions": {}}
+                 "import_versions": {}, "textrel": False}
     try:
         for sec in binary.sections:
             if sec.virtual_address and sec.size and not sec.flags & SHF_EXECINSTR and sec.flags & 0x2:  # SHF_ALLOC
@@ -285,6 +296,8 @@ def _dynamic_facts(binary, memory: Memory, bits: int) -> dict:
                 out["runpath"] += [p for p in _text(e.runpath).split(":") if p]
             elif e.tag in (T.INIT, T.FINI) and e.value:
                 out["init"].append(e.value)
+            elif e.tag == T.TEXTREL or (e.tag == T.FLAGS and e.value & 0x4):  # DF_TEXTREL
+                out["textrel"] = True
         for arr, size in ((T.INIT_ARRAY, T.INIT_ARRAYSZ), (T.FINI_ARRAY, T.FINI_ARRAYSZ),
                           (T.PREINIT_ARRAY, T.PREINIT_ARRAYSZ)):
             if binary.has(arr) and binary.has(size):

@@ -8,6 +8,7 @@ content hash. A model is saved and loaded back as the same interface by program/
 from __future__ import annotations
 
 import bisect
+import hashlib
 from dataclasses import dataclass, field
 
 from ..elf.memory import Memory
@@ -99,6 +100,17 @@ class LoadedBinary:
     data_in_code: list[tuple[int, int, str]] = field(default_factory=list)
     """(start, end, name) of sized STT_OBJECT symbols inside executable sections: tables that hand-written assembly
     keeps in .text (OpenSSL's ecp_nistz256_precomputed, 148 KB in node). Bytes there are data, never sites."""
+    textrel: bool = False  # DT_TEXTREL / DF_TEXTREL: the loader relocates words inside the code
+    debug_file: str | None = None  # the separate debug file the symbols of a stripped file came from
+    debug_sha256: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What the analysis of this object depends on: its bytes, and the debug file its symbols came from (the
+        key of its cached summaries and models)."""
+        if self.debug_sha256 is None:
+            return self.sha256
+        return hashlib.sha256(f"{self.sha256}+debug:{self.debug_sha256}".encode()).hexdigest()
 
     def __post_init__(self) -> None:
         self.functions.sort(key=lambda f: (f.start, -f.end))

@@ -126,6 +126,8 @@ def _report(report: Report, n: int, opts: dict) -> str:
     meta = [("file", b.path), ("format", binary_line(report)), ("sha256", b.sha256)]
     if b.build_id:
         meta.append(("build-id", b.build_id))
+    if b.debug_file:
+        meta.append(("symbols", f"from {b.debug_file}"))
     meta.append(("syscall table", f"{report.table.source} (kernel {report.table.kernel_version})"))
     if report.kernel:
         meta.append(("kernel", str(report.kernel.get("version") or report.kernel.get("path", ""))))

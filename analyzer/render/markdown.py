@@ -52,6 +52,8 @@ def _report(report: Report, opts: dict, heading: str = "##") -> list[str]:
     out = [f"{heading} sysscan: {code(b.name, False)} — {len(live)} finding{'s' * (len(live) != 1)} ({shown})", ""]
     out.append(f"- **binary**: {code(b.path, False)} — {text(binary_line(report))}")
     out.append(f"- **sha256**: `{b.sha256}`" + (f" · **build-id**: `{b.build_id}`" if b.build_id else ""))
+    if b.debug_file:
+        out.append(f"- **symbols**: from {code(b.debug_file, False)}")
     out.append(f"- **sites**: {text(summary_line(report))}")
     kv = report.table.kernel_version
     out.append(f"- **syscall table**: {text(report.table.source)} (kernel {code(kv, False)})")

@@ -82,6 +82,9 @@ def render(report: Report, opts: dict) -> str:
     if b.build_id:
         head.append("buildid ", style="bold")
         head.append(b.build_id + "\n")
+    if b.debug_file:
+        head.append("symbols ", style="bold")
+        head.append(f"from {b.debug_file}\n")
     head.append("table   ", style="bold")
     if report.kernel:
         head.append(f"kernel {report.table.kernel_version} from {report.table.path}")
@@ -207,7 +210,10 @@ def _surface(console: Console, report: Report, verbose: int) -> None:
     ot.add_column("functions reached", justify="right")
     ot.add_column("sites reached", justify="right")
     for o in sf.objects:
-        ot.add_row(Text(o.name), Text(o.kind), f"{o.reachable_functions}/{o.functions}",
+        name = Text(o.name)
+        if o.debug_file:
+            name.append(" (symbols from its debug file)", style="dim")
+        ot.add_row(name, Text(o.kind), f"{o.reachable_functions}/{o.functions}",
                    f"{o.reachable_sites}/{o.sites}")
     console.print(ot)
     ordered = sorted(sf.syscalls, key=lambda u: (u.abi != native, u.abi, u.nr))

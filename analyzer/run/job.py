@@ -98,14 +98,19 @@ def _cache_payload(doc: dict) -> dict | None:
     return None
 
 
-def _store(cache, okey: str, sha: str | None, doc: dict, relabel=None) -> None:
+def _store(cache, okey: str, sha: str | None, doc: dict, relabel=None, debug_dirs=None) -> None:
     """Keep a result document in the cache. `relabel`: the document as it is kept (an image's files by their paths
-    inside the image, so that another image with the same libraries can use it)."""
+    inside the image, so that another image with the same libraries can use it). A host scan's result records the
+    libraries and debug files it read (run/freshness.py)."""
+    from .freshness import record
+
     if cache is None or not cache.enabled:
         return
     payload = _cache_payload(relabel(doc) if relabel is not None else doc)
     if payload is None:
         return
+    if relabel is None and "report" in payload:
+        payload.update(record(payload["report"], *(() if debug_dirs is None else (debug_dirs,))))
     key_sha = doc["report"]["binary"].get("sha256") if "report" in doc else sha  # what was actually analysed
     if key_sha:
         cache.put(key_sha, okey, payload)

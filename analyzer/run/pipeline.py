@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .. import model
 from ..budget import BUDGET_REASON, BudgetExceeded, Deadline, Limits, gc_paused
+from ..elf.debugfile import DEFAULT_DIRS as DEFAULT_DEBUG_DIRS
 from ..syscalls import load_table
 from ..values.engine import ValueEngine
 from ..values.report import binary_info, build_site_safely
@@ -18,12 +19,12 @@ if TYPE_CHECKING:  # LIEF, Capstone and the data-flow engine are imported on fir
     from ..program.model import LoadedBinary  # result cache (run/job.py, run/pool.py) imports this module for ScanOptions
 
 
-def load(path: str, max_size: int | None = None) -> LoadedBinary:
+def load(path: str, max_size: int | None = None, debug_dirs: tuple[str, ...] | None = None) -> LoadedBinary:
     """The program model through the one door for inputs (a module attribute, so tests can still replace it);
     LIEF is imported on first use, not by importing this module."""
     from ..inputs import load_program
 
-    return load_program(path, max_size)
+    return load_program(path, max_size, debug_dirs)
 
 
 def find_sites(lb: LoadedBinary, **kw):
@@ -43,12 +44,15 @@ class ScanOptions:
     surface: bool = True  # the program surface through ld.so and the libraries (--no-surface: raw sites only)
     sysroot: str = "/"  # where the program's libraries are (--sysroot: a container root, a cross tree)
     root_key: str | None = None  # what the sysroot holds that a result can depend on (an image's libraries)
+    debug_dirs: tuple[str, ...] = DEFAULT_DEBUG_DIRS
+    """Where stripped objects' separate debug files are looked for (--debug-dir; () with --no-debug-files)."""
 
     def key(self) -> str:
         rules = "shipped" if self.rules is None else getattr(self.rules, "digest", "?")
         kernel = getattr(self.kernel, "sha256", None)
         root = self.root_key or self.sysroot
-        return f"t={self.max_seconds};rules={rules};kernel={kernel};surface={self.surface};root={root}"
+        debug = ":".join(self.debug_dirs)
+        return f"t={self.max_seconds};rules={rules};kernel={kernel};surface={self.surface};root={root};debug={debug}"
 
 
 def scan_file(path: str, options: ScanOptions | None = None, *, limits: Limits | None = None,
@@ -67,7 +71,7 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
     options = options or ScanOptions()
     timeout = limits.timeout if limits is not None else options.max_seconds
     deadline = Deadline(timeout)
-    lb = load(path, limits.max_size if limits is not None else None)
+    lb = load(path, limits.max_size if limits is not None else None, options.debug_dirs)
     table = load_table("x86_64" if lb.bits == 64 else "i386")
     report = model.Report(
         binary=binary_info(lb),
@@ -105,7 +109,8 @@ def _scan_file(path: str, options: ScanOptions | None, limits: Limits | None, pr
         from ..surface.build import build_surface  # the surface stage: through ld.so and the libraries
 
         try:
-            report.surface = build_surface(lb, report, facts, sysroot=options.sysroot, deadline=deadline)
+            report.surface = build_surface(lb, report, facts, sysroot=options.sysroot, deadline=deadline,
+                                           debug_dirs=options.debug_dirs)
             if deadline.expired():
                 report.incomplete = sorted(set(report.incomplete) | {
                     f"{BUDGET_REASON}: the surface is partial (what was not analysed is in its open ends)"})

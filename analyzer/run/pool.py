@@ -129,7 +129,7 @@ def _worker_main(conn, options, limits, cache_dir, cache_max, cache_on, okey, re
                 conn.send((stage, _idx, payload))
 
             doc, _ = _job(path, options, limits, progress)
-            _store(cache, okey, sha, doc, relabel)
+            _store(cache, okey, sha, doc, relabel, getattr(options, "debug_dirs", None))
             conn.send(("done", idx, json.dumps(doc, separators=(",", ":"), ensure_ascii=False)))
             del doc
             gc.collect()  # scan_file runs with the cyclic collector paused: what it left in cycles goes now
@@ -302,6 +302,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
     result document renamed before it is cached and before it becomes a report (an image's files by their path
     inside the image)."""
     from ..budget import Limits
+    from .freshness import current
 
     t0 = time.perf_counter()
     limits = limits or Limits()
@@ -322,6 +323,8 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
     for p in found.files:
         sha = shas.get(p)
         hit = cache.get(sha, okey) if sha else None
+        if hit is not None and relabel is None and not current(hit):  # a library or a debug file changed since
+            hit = None
         if hit is not None:
             docs[p] = _retarget(hit, p)
             result.cached += 1
@@ -352,7 +355,7 @@ def scan_paths(paths: Sequence[str], options=None, limits=None, *, jobs: int | N
         if len(unique) == 1 or (unique and jobs == 1):
             for p in unique:
                 doc, report = _job(p, options, limits)
-                _store(cache, okey, shas.get(p), doc, relabel)
+                _store(cache, okey, shas.get(p), doc, relabel, getattr(options, "debug_dirs", None))
                 if report is not None:
                     objects[p] = report
                 done(p, doc)

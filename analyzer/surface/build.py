@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 from .. import model
 from ..budget import NEVER, BudgetExceeded, Deadline
+from ..elf.debugfile import DEFAULT_DIRS as DEFAULT_DEBUG_DIRS
 from ..program.libraries import in_root
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
@@ -204,20 +205,20 @@ def object_summary(lb, deadline: Deadline = NEVER, *, report=None, facts: Facts 
     """The object's summary: from this process's memo or the disk cache (by content hash), else computed."""
     from ..cache import derived_get, derived_put
 
-    if report is None and lb.sha256 in _MEMO:
-        s = _MEMO[lb.sha256]
+    if report is None and lb.key in _MEMO:
+        s = _MEMO[lb.key]
         return s if s.path == lb.path else dataclasses.replace(s, path=lb.path)
     s = _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived_put)
     if report is None and not any("time budget" in n for n in s.notes):
         if len(_MEMO) >= MEMO_ENTRIES:
             _MEMO.pop(next(iter(_MEMO)))
-        _MEMO[lb.sha256] = s
+        _MEMO[lb.key] = s
     return s
 
 
 def _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived_put) -> ObjectSummary:
     if use_cache:
-        doc = derived_get(KIND, lb.sha256)
+        doc = derived_get(KIND, lb.key)
         if doc is not None:
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 s = ObjectSummary.from_doc(doc)
@@ -232,17 +233,21 @@ def _object_summary(lb, deadline, report, facts, use_cache, derived_get, derived
     s = summarize_object(lb, report, f.params, f.loader_args, f.arg_params, f.arg_calls, f.local_arg_calls)
     s.notes = sorted(set(s.notes) | {n if "time budget" not in n else "time budget exhausted" for n in notes})
     if use_cache and not any("time budget" in n for n in notes):
-        derived_put(KIND, lb.sha256, s.to_doc())
+        derived_put(KIND, lb.key, s.to_doc())
     return s
 
 
 def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/", deadline: Deadline = NEVER,
-                  use_cache: bool = True) -> model.Surface:
-    """The program's surface (model.Surface)."""
+                  use_cache: bool = True, debug_dirs: tuple[str, ...] = DEFAULT_DEBUG_DIRS) -> model.Surface:
+    """The program's surface (model.Surface). A library's debug file is looked for in the root's debug directory
+    first, then in `debug_dirs` (a build-id names one build, wherever its debug file is)."""
     from ..program.load import load
 
+    if debug_dirs and sysroot != "/":
+        debug_dirs = (in_root(sysroot, "/usr/lib/debug"), *debug_dirs)
+
     def load_obj(path: str):
-        return load(path)
+        return load(path, None, debug_dirs)
 
     cl = closure(lb, load_obj, sysroot, deadline.expired)
     out = model.Surface(notes=list(cl.notes))
@@ -270,11 +275,11 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     if lb.elf_type == "shared-object" and summaries and objects[0].kind == "program":
         # a library analysed on its own: whatever loads it may call any of its exports
         extra += [((0, a), "exported") for _n, a in sorted(summaries[0].exports.items())]
-    _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache)
+    _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache, load_obj)
     for name, requester in cl.missing:
         out.open_ends.append(model.OpenEnd("missing-library", _name(requester),
                                            f"{name} (needed by {requester}) was not found: its syscalls are missing"))
-    r = walk(summaries, extra)
+    r = walk(summaries, extra, entered={i for i, o in enumerate(objects) if o.kind in ("program", "interpreter")})
     names = [_name(o.path) for o in objects]
 
     def label(n: Node) -> str:
@@ -315,7 +320,8 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         out.objects.append(model.SurfaceObject(
             path=o.path, name=o.name, kind=o.kind, sha256=s.sha256, needed_by=o.needed_by, functions=len(s.names),
             reachable_functions=len(reached), sites=len(s.sites),
-            reachable_sites=sum(1 for x in s.sites if (i, x.node) in r.parent)))
+            reachable_sites=sum(1 for x in s.sites if (i, x.node) in r.parent), build_id=o.lb.build_id,
+            debug_file=o.lb.debug_file))
         for site in s.sites:
             node = (i, site.node)
             if node not in r.parent:
@@ -376,6 +382,15 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             out.open_ends.append(model.OpenEnd("execve", ", ".join(sorted(e["objects"])), f"{ref.name} runs another "
                                                "program: its syscalls are its own, not in this surface",
                                                path=path))
+    bare = [f"{_name(o.path)} (build-id {o.lb.build_id})" for o in objects
+            if o.lb.stripped and not o.lb.debug_file and o.lb.build_id and debug_dirs]
+    if bare:
+        out.notes.append(f"stripped, with no debug file in {', '.join(debug_dirs)}: {', '.join(bare)}; their data "
+                         "objects' extents are guessed from the code, which makes the surface looser (Debian: the "
+                         "-dbg or -dbgsym packages)")
+    for _name_, (gate, n) in sorted(r.held.items()):
+        out.notes.append(f"{gate.name}: {n} function{'s' if n != 1 else ''} ({', '.join(sorted(gate.held))}) "
+                         f"left out: {gate.why}")
     for name, users in sorted(r.unbound.items()):
         out.notes.append(f"{name}: imported by {', '.join(users)} and defined by no loaded object")
     out.roots = sum(1 for n in r.parent if r.parent[n] is None)
@@ -386,10 +401,9 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     return out
 
 
-def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache) -> None:
+def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache, load) -> None:
     """dlopen of a constant name: load it and what it needs, as the loader would (its search order, from the object
     that calls dlopen); a dlopen'ed library's exports are reachable through dlsym, so they are roots."""
-    from ..program.load import load
     from .ldcache import read
 
     cache = read(in_root(sysroot, "/etc/ld.so.cache"))

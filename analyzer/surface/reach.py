@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from .gates import GATES, Gate
 from .summary import ObjectSummary
 
 Node = tuple[int, int]  # (object index in load order, function start); a data chunk is (index, ~chunk start)
@@ -30,6 +31,7 @@ class Reach:
     parent: dict[Node, Node | None] = field(default_factory=dict)
     why: dict[Node, str] = field(default_factory=dict)  # a root's reason
     unbound: dict[str, list[str]] = field(default_factory=dict)  # imported name -> objects that import it
+    held: dict[str, tuple[Gate, int]] = field(default_factory=dict)  # gate name -> (gate, functions it kept out)
 
     def nodes(self, node: Node) -> list[Node]:
         """The path to node, root first."""
@@ -83,23 +85,52 @@ def _lookup(table: dict, name: str, s: ObjectSummary):
     return (table.get(f"{name}@{version}") if version else None) or table.get(name)
 
 
-def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = ()) -> Reach:
+def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (),
+         gates: tuple[Gate, ...] = GATES, entered: set[int] | None = None) -> Reach:
+    """`entered`: the objects whose entry point runs (the program and its interpreter; None: every object whose
+    summary has one). libc.so.6 can be run as a program (it prints its version), but loaded as a library its
+    e_entry never runs."""
     scope = bind(summaries)
     dscope = data_scope(summaries)
     r = Reach()
     q: deque[Node] = deque()
+    held_by: dict[Node, Gate] = {}  # node -> the gate that holds it back
+    opens: dict[Node, list[Gate]] = {}  # node -> the gates reaching it opens
+    for i, s in enumerate(summaries):
+        for a, name in s.names.items():
+            for g in gates:
+                if name in g.held:
+                    held_by[(i, a)] = g
+                if name in g.openers:
+                    opens.setdefault((i, a), []).append(g)
+        for name, a in s.exports.items():
+            for g in gates:
+                if name.split("@")[0] in g.openers:
+                    opens.setdefault((i, a), []).append(g)
+    waiting: dict[str, list[tuple[Node, Node | None, str | None]]] = {}
+    opened: set[str] = set()
 
     def visit(n: Node, parent: Node | None, why: str | None = None) -> None:
         if n in r.parent:
+            return
+        g = held_by.get(n)
+        if g is not None and g.name not in opened:
+            waiting.setdefault(g.name, []).append((n, parent, why))
             return
         r.parent[n] = parent
         if why:
             r.why[n] = why
         q.append(n)
+        for g in opens.get(n, ()):
+            if g.name not in opened:
+                opened.add(g.name)
+                for args in waiting.pop(g.name, []):
+                    visit(*args)
 
     roots: list[tuple[Node, str]] = []
     for i, s in enumerate(summaries):  # the entry points first: the shortest paths then start there
-        roots += [((i, a), why) for a, why in s.roots.items() if why == "the entry point"]
+        if entered is None or i in entered:
+            roots += [((i, a), why) for a, why in s.roots.items() if why == "the entry point"]
     for i, s in enumerate(summaries):
         roots += [((i, a), why) for a, why in sorted(s.roots.items()) if why != "the entry point"]
         roots += [((i, a), why) for a, why in sorted(s.outside.items())]
@@ -143,6 +174,9 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
             use(name, n, s)
     for k in r.unbound:
         r.unbound[k] = sorted(set(r.unbound[k]))
+    for name, nodes in sorted(waiting.items()):
+        gate = next(g for g in gates if g.name == name)
+        r.held[name] = (gate, len({n for n, _p, _w in nodes}))
     return r
 
 

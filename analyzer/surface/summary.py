@@ -9,7 +9,9 @@ like program.calls: `call`/`jmp`/`jcc` rel32 and short `jmp`/`jcc` to a function
 `call`/`jmp` through a GOT slot; a function's address formed in code (`lea`/`mov` rip-relative, absolute
 immediates), which is how a callback, a thread start or `main` (handed to `__libc_start_main`) is reached. A
 search can only add edges (a false one makes the surface larger, never smaller), so it is sound where a decoder
-that misses an instruction would not be. Code outside every known function has no node: what it reaches becomes
+that misses an instruction would not be; inside a function whose extent a symbol or an FDE gives, a pattern counts
+only where decoding the function from its start finds that instruction there (`_confirmed`), and immediates count
+as addresses only in position-dependent code (`_absolute_addresses`). Code outside every known function has no node: what it reaches becomes
 a root, and so does a site outside every known function. In 32-bit code, whose addresses are formed relative to the
 GOT with any register or as plain immediates, every 32-bit field of the decoded instructions counts (`_words32`).
 
@@ -27,7 +29,7 @@ from itertools import pairwise
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
 
-FORMAT = 7
+FORMAT = 8
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -178,10 +180,10 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         return k >= 0 and a < data_ranges[k][1]
 
     stubs = _stubs(lb)  # PLT stub address -> ("import", name) | ("local", target)
-    hits = _code_hits(lb)  # (code address, target, how)
+    hits = _confirmed(lb, _code_hits(lb))  # (code address, target, how)
     modelled = True
     if lb.bits == 32:
-        words = _words32(lb, known, in_exec, in_data)
+        words = _words32(lb, known, in_exec, in_data)  # decoded fields already
         modelled = words is not None
         hits += words or []
 
@@ -232,9 +234,10 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
 
     # fall-through into a start that no function table announced, or one that lies inside another function's
     # extent (a local label with a symbol of its own, as `.L413` inside i386 glibc's __libc_start_main)
+    nested = _nesting(lb)
     for k in range(1, len(starts)):
         t = starts[k]
-        if node_of(t - 1) == starts[k - 1] and (t in extra or _nested(lb, t)):
+        if node_of(t - 1) == starts[k - 1] and (t in extra or nested(t)):
             s.edges.setdefault(starts[k - 1], []).append(t)
     local_targets = {site.function_address for site in report.sites if (arg_params or {}).get(site.address)}
     refs: list[tuple[int, int]] = []  # (code address, data address it forms)
@@ -472,11 +475,68 @@ def _site_args(site, params: dict[int, str]) -> list:
     return out
 
 
-def _code_hits(lb) -> list[tuple[int, int, str]]:
-    """(code address, target, how) for every byte pattern that transfers to or forms an address: "call", "jump"
-    (rel32), "short" (rel8), "slot" (call/jmp through a rip-relative slot), "taken" (lea/mov rip-relative,
-    absolute immediates). A search, not a decode: it may find more than the code does, never less."""
+def _absolute_addresses(lb) -> bool:
+    """Can an immediate in the code be an address? In a position-dependent executable, or in an object with text
+    relocations (the loader writes its load address into the code). Position-independent code without them forms
+    every address relative to the instruction pointer (or, 32-bit, the GOT): its immediates are only numbers."""
+    return lb.elf_type == "executable" or lb.textrel
+
+
+PREFIXES = frozenset(b"\x26\x2e\x36\x3e\x64\x65\x66\x67\xf0\xf2\xf3")
+REX = frozenset(range(0x40, 0x50))
+
+
+def _confirmed(lb, hits: list[tuple[int, int, str, int, bool]]) -> list[tuple[int, int, str]]:
+    """The hits that are instructions: inside a function whose extent its symbol or FDE gives, a branch or
+    rip-relative pattern must be one instruction of the function decoded from its start, give or take its prefixes
+    (`notrack`, `bnd`, a REX byte), so that an `e8` or `76` byte inside another instruction is no call or jump; an
+    immediate must lie inside one instruction (a `movabs` holds it in its low half). Elsewhere, and past the point
+    where the decoder stops (an instruction it does not know), every hit stays. Linear decoding is exact there:
+    x86-64 and i386 compilers keep no data in a function's code (jump tables are in .rodata), and its padding
+    decodes as nops."""
+    import capstone
+
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+    decoded: dict[int, tuple[list[int], list[int], int]] = {}  # start -> (insn starts, insn ends, decoded up to)
     out: list[tuple[int, int, str]] = []
+    from bisect import bisect_right
+
+    for at, target, how, size, whole in hits:
+        f = lb.function_at(at)
+        if f is None or f.source not in EXACT_SOURCES:
+            out.append((at, target, how))
+            continue
+        got = decoded.get(f.start)
+        if got is None:
+            code = lb.memory.read(f.start, min(f.end - f.start, 1 << 22)) or b""
+            starts, ends = [], []
+            for a, sz, _m, _o in md.disasm_lite(code, f.start):
+                starts.append(a)
+                ends.append(a + sz)
+            got = decoded[f.start] = (starts, ends, ends[-1] if ends else f.start)
+        starts, ends, upto = got
+        if at >= upto:
+            out.append((at, target, how))
+            continue
+        k = bisect_right(starts, at) - 1
+        if k < 0 or at + size > ends[k]:
+            continue
+        if not whole:
+            out.append((at, target, how))
+            continue
+        lead = lb.memory.read(starts[k], at - starts[k]) or b""
+        if ends[k] == at + size and len(lead) == at - starts[k] and \
+                all(c in PREFIXES or (c in REX and lb.bits == 64) for c in lead):
+            out.append((at, target, how))
+    return out
+
+
+def _code_hits(lb) -> list[tuple[int, int, str, int, bool]]:
+    """(code address, target, how, the pattern's length, whether it is a whole instruction) for every byte pattern
+    that transfers to or forms an address: "call", "jump" (rel32), "short" (rel8), "slot" (call/jmp through a
+    rip-relative slot), "taken" (lea/mov rip-relative: whole instructions; absolute immediates: part of one). A
+    search, not a decode: it may find more than the code does, never less."""
+    out: list[tuple[int, int, str, int, bool]] = []
     patterns = RELATIVE_PATTERNS + (RIP_PATTERNS if lb.bits == 64 else ())
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
@@ -487,11 +547,13 @@ def _code_hits(lb) -> list[tuple[int, int, str]]:
             for m in re.finditer(regex, data):
                 p = m.start()
                 if p + size <= n and (not modrm_rip or data[p + 2] & 0xC7 == 0x05):
-                    out.append((base + p, base + p + size + struct.unpack_from(fmt, data, p + disp_at)[0], how))
-        for m in ABSOLUTE.finditer(data):
+                    out.append((base + p, base + p + size + struct.unpack_from(fmt, data, p + disp_at)[0], how,
+                                size, True))
+        for m in ABSOLUTE.finditer(data) if _absolute_addresses(lb) else ():
             p = m.end()
             if p + 4 <= n:
-                out.append((base + m.start(), struct.unpack_from("<I", data, p)[0], "taken"))
+                out.append((base + m.start(), struct.unpack_from("<I", data, p)[0], "taken", p + 4 - m.start(),
+                            False))
     return out
 
 
@@ -576,10 +638,22 @@ def _data_chunks(lb, s: ObjectSummary, start_set: set[int], refs: list[tuple[int
             d[k] = sorted(set(d[k]))
 
 
-def _nested(lb, t: int) -> bool:
-    """Does a known function other than the one starting at t hold t (its code may run on into t)?"""
-    f = lb.function_at(t - 1)
-    return f is not None and f.start < t < f.end
+def _nesting(lb):
+    """`nested(t)`: does a known function that starts before t extend past it (its code may run on into t)? Any of
+    them, not only the innermost: a run of labels inside one function (the cases of a switch, `.L244` after `.L249`
+    in i386 ld.so's _dl_start) each fall into the next."""
+    from bisect import bisect_left
+    from itertools import accumulate
+
+    fs = sorted((f.start, f.end) for f in lb.functions)
+    starts = [a for a, _ in fs]
+    reach = list(accumulate((e for _, e in fs), max))  # the furthest end of the functions up to each one
+
+    def nested(t: int) -> bool:
+        k = bisect_left(starts, t) - 1  # the functions that start before t
+        return k >= 0 and reach[k] > t
+
+    return nested
 
 
 def _runs_entry(lb) -> bool:

@@ -95,6 +95,7 @@ def binary_info(lb: LoadedBinary) -> model.BinaryInfo:
         path=lb.path, name=os.path.basename(lb.path), size=lb.size, sha256=lb.sha256, arch=lb.arch, bits=lb.bits,
         elf_type=lb.elf_type, pie=lb.pie, static=lb.static, stripped=lb.stripped, interpreter=lb.interpreter,
         build_id=lb.build_id, entry=lb.entry, needed=sorted(lb.needed), functions=len(lb.functions),
+        debug_file=lb.debug_file,
     )
 
 
