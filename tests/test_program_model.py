@@ -69,10 +69,10 @@ def test_the_model_is_cached_per_object(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("SYSSCAN_NO_CACHE", raising=False)
     lb = load(str(CORPUS / "bin/libraw.so"))
-    assert load_cached(lb.sha256) is None
+    assert load_cached(lb.key) is None
     cached(lb)
-    back = load_cached(lb.sha256)
+    back = load_cached(lb.key)
     assert back is not None and back.functions == lb.functions and back.exports == lb.exports
     assert back.memory.regions == [], "the bytes are not cached: a stage that decodes passes the memory back in"
     monkeypatch.setenv("SYSSCAN_NO_CACHE", "1")
-    assert load_cached(lb.sha256) is None
+    assert load_cached(lb.key) is None
