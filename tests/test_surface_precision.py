@@ -125,10 +125,10 @@ def test_immediates_of_position_independent_code_are_not_addresses():
     assert at["futimesat"] not in s.edges.get(at["__alloc_dir"], [])
 
 
-def test_labels_inside_a_function_run_on_into_each_other():
-    """With its debug file, i386 ld.so's _dl_start holds the labels of its switch's cases (`.L249`, `.L243` …
-    `.L244`); the call of _dl_sysdep_start (and so dl_main, the whole start-up) is in the last one. Each falls
-    into the next, so the entry point reaches dl_main."""
+def test_with_its_debug_file_ld_so_still_reaches_its_start_up():
+    """i386 ld.so's debug file names the labels of _dl_start's switch (`.L249` … `.L244`, the call of
+    _dl_sysdep_start in the last): they are not functions (taken as such, the start-up was cut off, and the site
+    stage lost `call *%gs:0x10` sites in libc's `.L9`). The entry point reaches dl_main."""
     _debug_path(LD32)
     s = _summary(LD32)
     at = {n: a for a, n in s.names.items()}
@@ -138,7 +138,8 @@ def test_labels_inside_a_function_run_on_into_each_other():
         if a not in seen:
             seen.add(a)
             todo += s.edges.get(a, [])
-    assert at[".L244"] in seen and at["_dl_sysdep_start"] in seen and at["dl_main"] in seen
+    assert not [n for n in at if n.startswith(".L")]
+    assert at["_dl_sysdep_start"] in seen and at["dl_main"] in seen
 
 
 def test_priority_protect_mutex_code_waits_for_pthread_mutexattr_setprotocol(tmp_path):

@@ -153,8 +153,8 @@ def _load_lief(path: str, data: bytes, debug_dirs: tuple[str, ...]) -> LoadedBin
         all_symbols = list(binary.symtab_symbols) + list(binary.dynamic_symbols)
         if debug_dirs and not any(True for _ in binary.symtab_symbols):
             debug = debugfile.find(path, binary, build_id, debug_dirs)
-            if debug is not None:
-                all_symbols = debug.symbols + all_symbols
+            if debug is not None:  # not its assembler-local labels (a switch's `.L9` cases): not functions
+                all_symbols = [s for s in debug.symbols if not _text(s.name).startswith(".L")] + all_symbols
     except Exception as e:  # a corrupt symbol table: analyse without names
         all_symbols = []
         notes.append(f"symbol table not readable ({type(e).__name__}): functions come from .eh_frame and the entry")
