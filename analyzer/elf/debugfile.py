@@ -76,8 +76,12 @@ def find(path: str, binary, build_id: str | None, dirs=DEFAULT_DIRS) -> DebugFil
     link = debuglink_of(binary)
     for cand, how in candidates(path, build_id, link[0] if link else None, dirs):
         try:
-            if not os.path.isfile(cand) or os.path.getsize(cand) > MAX_DEBUG_BYTES:
+            st = os.stat(cand)
+            if not os.path.isfile(cand) or st.st_size > MAX_DEBUG_BYTES:
                 continue
+            memo = (cand, st.st_size, st.st_mtime_ns, how, build_id, link)
+            if memo in _READ:  # libc's debug file, once per process (every dynamic program loads libc)
+                return _READ[memo]
             with open(cand, "rb") as fh:
                 data = fh.read()
         except OSError:
@@ -86,8 +90,15 @@ def find(path: str, binary, build_id: str | None, dirs=DEFAULT_DIRS) -> DebugFil
             continue
         symbols = _symbols_if_same_build(data, build_id if how == "build-id" else None)
         if symbols is not None:
-            return DebugFile(cand, hashlib.sha256(data).hexdigest(), symbols)
+            if len(_READ) >= MEMO_ENTRIES:
+                _READ.pop(next(iter(_READ)))
+            _READ[memo] = DebugFile(cand, hashlib.sha256(data).hexdigest(), symbols)
+            return _READ[memo]
     return None
+
+
+_READ: dict[tuple, DebugFile] = {}
+MEMO_ENTRIES = 32
 
 
 def _symbols_if_same_build(data: bytes, build_id: str | None) -> list | None:
