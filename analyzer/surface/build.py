@@ -19,6 +19,7 @@ from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
 from ..syscalls.filters import FILTERED_ARGS
+from .gates import GATES, named
 from .reach import Node, walk
 from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
 
@@ -279,7 +280,12 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     for name, requester in cl.missing:
         out.open_ends.append(model.OpenEnd("missing-library", _name(requester),
                                            f"{name} (needed by {requester}) was not found: its syscalls are missing"))
-    r = walk(summaries, extra, entered={i for i, o in enumerate(objects) if o.kind in ("program", "interpreter")})
+    prog = objects[0].lb if objects and objects[0].kind == "program" else None
+    r = walk(summaries, extra, entered={i for i, o in enumerate(objects) if o.kind in ("program", "interpreter")},
+             opened=frozenset(g.name for g in GATES if g.program and prog is not None and prog.soname
+                              and prog.soname.startswith(g.program)))
+    held_sites = _held_sites(r, summaries)  # (object, node) -> {syscall name: gate name}
+    kept_out: dict[str, set[str]] = {}  # gate name -> the syscalls of sites it held
     names = [_name(o.path) for o in objects]
 
     def label(n: Node) -> str:
@@ -327,7 +333,12 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             if node not in r.parent:
                 continue
             where = f"{site.instruction} at {site.address:#x} in {names[i]}"
+            held = held_sites.get(node, {})
             for nr in site.numbers:
+                if _nm(site.abi, nr) in held:
+                    kept_out.setdefault(held[_nm(site.abi, nr)], set()).add(
+                        f"{_nm(site.abi, nr)} in {s.names.get(site.node)}")
+                    continue
                 add(site.abi, nr, i, node, f"syscall {nr} {_nm(site.abi, nr)}: {where}")
                 idx = FILTERED_ARGS.get(_nm(site.abi, nr))
                 if idx is not None:
@@ -388,9 +399,10 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         out.notes.append(f"stripped, with no debug file in {', '.join(debug_dirs)}: {', '.join(bare)}; their data "
                          "objects' extents are guessed from the code, which makes the surface looser (Debian: the "
                          "-dbg or -dbgsym packages)")
-    for _name_, (gate, n) in sorted(r.held.items()):
-        out.notes.append(f"{gate.name}: {n} function{'s' if n != 1 else ''} ({', '.join(sorted(gate.held))}) "
-                         f"left out: {gate.why}")
+    for name in sorted(set(r.held) | set(kept_out)):
+        gate = r.held[name][0] if name in r.held else r.closed[name]
+        what = sorted(r.held.get(name, (None, []))[1]) + [f"syscall {x}" for x in sorted(kept_out.get(name, ()))]
+        out.notes.append(f"{gate.name}: left out {', '.join(what)}: {gate.why}")
     for name, users in sorted(r.unbound.items()):
         out.notes.append(f"{name}: imported by {', '.join(users)} and defined by no loaded object")
     out.roots = sum(1 for n in r.parent if r.parent[n] is None)
@@ -466,6 +478,20 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache,
                     queue.append(n)
         todo += [(n, a2, l2) for n in range(j, len(summaries)) for a2, _n, _c, l2 in summaries[n].loader_calls
                  if l2]
+
+
+def _held_sites(r, summaries: list[ObjectSummary]) -> dict[Node, dict[str, str]]:
+    """The sites the closed gates hold: (object, function node) -> {syscall name: the gate's name}."""
+    out: dict[Node, dict[str, str]] = {}
+    for g in r.closed.values():
+        if not g.sites:
+            continue
+        for i, s in enumerate(summaries):
+            by_name = named(s.names, s.exports)
+            for fn, call in g.sites:
+                for a in by_name.get(fn, ()):
+                    out.setdefault((i, a), {})[call] = g.name
+    return out
 
 
 def _surface_args(ref: model.SyscallRef, e: dict | None) -> list[model.SurfaceArg]:

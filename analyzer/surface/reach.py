@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .gates import GATES, Gate
+from .gates import GATES, Gate, named
 from .summary import ObjectSummary
 
 Node = tuple[int, int]  # (object index in load order, function start); a data chunk is (index, ~chunk start)
@@ -31,7 +31,9 @@ class Reach:
     parent: dict[Node, Node | None] = field(default_factory=dict)
     why: dict[Node, str] = field(default_factory=dict)  # a root's reason
     unbound: dict[str, list[str]] = field(default_factory=dict)  # imported name -> objects that import it
-    held: dict[str, tuple[Gate, int]] = field(default_factory=dict)  # gate name -> (gate, functions it kept out)
+    held: dict[str, tuple[Gate, list[str]]] = field(default_factory=dict)
+    """gate name -> (gate, what it kept out: functions, and calls as "caller -> callee")"""
+    closed: dict[str, Gate] = field(default_factory=dict)  # the gates that never opened (their sites are held too)
 
     def nodes(self, node: Node) -> list[Node]:
         """The path to node, root first."""
@@ -86,37 +88,41 @@ def _lookup(table: dict, name: str, s: ObjectSummary):
 
 
 def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (),
-         gates: tuple[Gate, ...] = GATES, entered: set[int] | None = None) -> Reach:
+         gates: tuple[Gate, ...] = GATES, entered: set[int] | None = None,
+         opened: frozenset[str] = frozenset()) -> Reach:
     """`entered`: the objects whose entry point runs (the program and its interpreter; None: every object whose
     summary has one). libc.so.6 can be run as a program (it prints its version), but loaded as a library its
-    e_entry never runs."""
+    e_entry never runs. `opened`: the gates open from the start (gates.Gate.program)."""
     scope = bind(summaries)
     dscope = data_scope(summaries)
     r = Reach()
     q: deque[Node] = deque()
     held_by: dict[Node, Gate] = {}  # node -> the gate that holds it back
+    held_call: dict[tuple[Node, Node], Gate] = {}  # (caller, callee) -> the gate that holds that call back
     opens: dict[Node, list[Gate]] = {}  # node -> the gates reaching it opens
     for i, s in enumerate(summaries):
-        for a, name in s.names.items():
-            for g in gates:
-                if name in g.held:
+        by_name = named(s.names, s.exports)
+        for g in gates:
+            for name in g.held:
+                for a in by_name.get(name, ()):
                     held_by[(i, a)] = g
-                if name in g.openers:
+            for name in g.openers:
+                for a in by_name.get(name, ()):
                     opens.setdefault((i, a), []).append(g)
-        for name, a in s.exports.items():
-            for g in gates:
-                if name.split("@")[0] in g.openers:
-                    opens.setdefault((i, a), []).append(g)
+            for caller, callee in g.calls:
+                for a in by_name.get(caller, ()):
+                    for t in by_name.get(callee, ()):
+                        held_call[((i, a), (i, t))] = g
     waiting: dict[str, list[tuple[Node, Node | None, str | None]]] = {}
-    opened: set[str] = set()
+    opened = set(opened)
 
     def visit(n: Node, parent: Node | None, why: str | None = None) -> None:
         if n in r.parent:
             return
-        g = held_by.get(n)
-        if g is not None and g.name not in opened:
-            waiting.setdefault(g.name, []).append((n, parent, why))
-            return
+        for g in (held_by.get(n), held_call.get((parent, n))):
+            if g is not None and g.name not in opened:
+                waiting.setdefault(g.name, []).append((n, parent, why))
+                return
         r.parent[n] = parent
         if why:
             r.why[n] = why
@@ -176,7 +182,18 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         r.unbound[k] = sorted(set(r.unbound[k]))
     for name, nodes in sorted(waiting.items()):
         gate = next(g for g in gates if g.name == name)
-        r.held[name] = (gate, len({n for n, _p, _w in nodes}))
+        kept = set()
+        for n, p, _w in nodes:
+            if n in r.parent:
+                continue  # reached later by another way
+            label = summaries[n[0]].names.get(n[1]) or f"sub_{n[1]:x}"
+            if held_by.get(n) is gate:
+                kept.add(label)
+            elif p is not None:
+                kept.add(f"{summaries[p[0]].names.get(p[1]) or f'sub_{p[1]:x}'} -> {label}")
+        if kept:
+            r.held[name] = (gate, sorted(kept))
+    r.closed = {g.name: g for g in gates if g.name not in opened}
     return r
 
 

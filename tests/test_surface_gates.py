@@ -1,0 +1,188 @@
+"""The gates (analyzer/surface/gates.py) checked both ways against real runs: code a gate holds back is absent from
+a program that cannot reach it, and a program that opens the gate makes those syscalls under strace and has them
+in its surface. The programs are built here with gcc against the machine's glibc; ld.so is Debian's own."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from analyzer.run.pipeline import scan_file
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import surface_recall  # noqa: E402
+
+LD = "/lib64/ld-linux-x86-64.so.2"
+DEBUG = "/usr/lib/debug/.build-id"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _debug_files():
+    """glibc's local functions are named only by its debug file (.ci/run installs libc6-dbg): without it the gates
+    hold nothing back, and these tests would check nothing."""
+    if not os.path.isdir(DEBUG):
+        pytest.fail(f"{DEBUG} is missing: install libc6-dbg (.ci/run does)")
+
+
+def _build(tmp_path, name: str, src: str):
+    c = tmp_path / f"{name}.c"
+    c.write_text(src)
+    prog = tmp_path / name
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(prog), str(c)], check=True)
+    return str(prog)
+
+
+def _surface(path: str):
+    s = scan_file(path).surface
+    return {x.name for x in s.syscalls}, s.notes
+
+
+def _note(notes: list[str], gate: str) -> str | None:
+    return next((n for n in notes if n.startswith(gate + ":")), None)
+
+
+def test_ld_so_run_as_a_program_and_as_an_interpreter(tmp_path):
+    """ld.so run as a program (--list-diagnostics: uname; a static program given to it: execve) has those syscalls;
+    as the interpreter of cat it never takes that branch."""
+    seen = surface_recall.trace(LD, ["--list-diagnostics"], str(tmp_path))
+    seen |= surface_recall.trace(LD, [str(ROOT / "corpus/bin/hello_static")], str(tmp_path))
+    assert {"uname", "execve"} <= seen
+    names, notes = _surface(LD)
+    assert seen <= names, seen - names
+    assert _note(notes, "ld.so run as a program") is None
+
+    cat, notes = _surface("/usr/bin/cat")
+    assert not {"uname", "execve"} & cat
+    note = _note(notes, "ld.so run as a program")
+    assert note and "_dl_print_diagnostics" in note and "syscall execve in dl_main" in note
+
+
+def test_the_main_threads_exit_syscall_needs_pthread_exit(tmp_path):
+    """A main that leaves by pthread_exit while another thread runs ends only itself: an exit syscall. cat never
+    does, and its _exit's exit after exit_group is dead code."""
+    prog = _build(tmp_path, "mainexit", """#include <pthread.h>
+#include <unistd.h>
+static void *run(void *a) { usleep(50000); return a; }
+int main(void) {
+    pthread_t t;
+    if (pthread_create(&t, 0, run, 0)) return 1;
+    pthread_exit(0);
+}
+""")
+    seen = surface_recall.trace(prog, [], str(tmp_path))
+    assert "exit" in seen
+    names, notes = _surface(prog)
+    assert seen <= names, seen - names
+    assert _note(notes, "the main thread's own exit") is None
+
+    cat, notes = _surface("/usr/bin/cat")
+    assert "exit" not in cat and "exit_group" in cat
+    assert "syscall exit in __libc_start_call_main" in _note(notes, "the main thread's own exit")
+    assert "syscall exit in _Exit" in _note(notes, "exit after exit_group")
+
+
+SPAWN = """#define _GNU_SOURCE
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+extern char **environ;
+int main(void) {
+    pid_t pid; int st;
+    char *argv[] = {"true", 0};
+    posix_spawnattr_t *ap = 0;
+    posix_spawn_file_actions_t *fp = 0;
+#ifdef ATTRS
+    posix_spawnattr_t a; posix_spawnattr_init(&a);
+    posix_spawnattr_setflags(&a, POSIX_SPAWN_SETSID | POSIX_SPAWN_RESETIDS | POSIX_SPAWN_SETSCHEDPARAM);
+    struct sched_param sp = {0}; posix_spawnattr_setschedparam(&a, &sp);
+    ap = &a;
+#endif
+#ifdef ACTIONS
+    posix_spawn_file_actions_t f; posix_spawn_file_actions_init(&f);
+    posix_spawn_file_actions_addchdir_np(&f, "/");
+    int d = open("/", O_RDONLY | O_DIRECTORY);
+    posix_spawn_file_actions_addfchdir_np(&f, d);
+    posix_spawn_file_actions_adddup2(&f, 1, 7);
+    posix_spawn_file_actions_addclose(&f, 7);
+    posix_spawn_file_actions_addclosefrom_np(&f, 3);
+    fp = &f;
+#endif
+    if (posix_spawn(&pid, "/bin/true", fp, ap, argv, environ)) return 1;
+    return waitpid(pid, &st, 0) == pid ? 0 : 2;
+}
+"""
+ATTR_CALLS = {"setsid", "setresuid", "setresgid", "sched_setparam", "sched_setscheduler", "setpgid"}
+ACTION_CALLS = {"chdir", "fchdir", "dup2", "close_range"}
+
+
+def test_posix_spawn_child_makes_only_what_its_attributes_and_actions_ask(tmp_path):
+    """With neither attributes nor file actions the child's setsid, setresuid, sched_*, chdir, fchdir, dup2 and
+    close_range are left out; a program that sets them makes them in its child (strace -f) and has them."""
+    plain = _build(tmp_path, "spawn", SPAWN)
+    names, notes = _surface(plain)
+    assert "clone3" in names or "clone" in names  # posix_spawn itself is reachable
+    assert not (ATTR_CALLS | ACTION_CALLS) & names, (ATTR_CALLS | ACTION_CALLS) & names
+    for gate in ("posix_spawn attribute flags", "posix_spawn chdir actions", "posix_spawn fchdir actions",
+                 "posix_spawn closefrom actions", "posix_spawn dup2 and open actions"):
+        assert _note(notes, gate), gate
+
+    full = _build(tmp_path, "spawn_full", SPAWN.replace("#include <spawn.h>",
+                                                        "#define ATTRS\n#define ACTIONS\n#include <spawn.h>"))
+    seen = surface_recall.trace(full, [], str(tmp_path))
+    assert {"setsid", "setresuid", "sched_setparam", "chdir", "fchdir", "dup2", "close_range"} <= seen, seen
+    names, notes = _surface(full)
+    assert seen <= names, seen - names
+    opened = ("posix_spawn attribute flags", "posix_spawn chdir actions", "posix_spawn fchdir actions",
+              "posix_spawn closefrom actions", "posix_spawn dup2 and open actions", "posix_spawn close actions")
+    assert not [g for g in opened if _note(notes, g)]
+    assert _note(notes, "posix_spawn tcsetpgrp actions")  # the one it does not use
+
+
+def test_popen_keeps_what_popen_does(tmp_path):
+    """popen's child duplicates the pipe (dup2) but has no attributes: sed, which reaches popen, keeps dup2 and
+    loses setsid."""
+    names, notes = _surface("/usr/bin/sed")
+    assert {"dup2", "clone3", "execve", "wait4"} <= names
+    assert not {"setsid", "setresuid", "sched_setscheduler"} & names
+    assert _note(notes, "posix_spawn attribute flags")
+
+
+THREAD = """#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+static void *run(void *a) { return a; }
+int main(void) {
+    pthread_t t;
+    pthread_attr_t *ap = 0;
+#ifdef ATTRS
+    pthread_attr_t a; pthread_attr_init(&a);
+    pthread_attr_setinheritsched(&a, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&a, SCHED_OTHER);
+    cpu_set_t cpus; CPU_ZERO(&cpus); CPU_SET(0, &cpus);
+    pthread_attr_setaffinity_np(&a, sizeof cpus, &cpus);
+    ap = &a;
+#endif
+    if (pthread_create(&t, ap, run, 0)) return 1;
+    return pthread_join(t, 0);
+}
+"""
+THREAD_SCHED = {"sched_setscheduler", "sched_setaffinity", "sched_getparam", "sched_getscheduler"}
+
+
+def test_a_threads_scheduling_and_affinity_come_from_its_attribute(tmp_path):
+    """pthread_create sets a thread's policy and affinity only from an attribute that asks for them: a program
+    that never sets one does not have those syscalls; one that does makes them (strace) and has them."""
+    plain = _build(tmp_path, "thread", THREAD)
+    names, notes = _surface(plain)
+    assert "clone3" in names and not THREAD_SCHED & names, THREAD_SCHED & names
+    assert _note(notes, "explicit thread scheduling") and _note(notes, "thread affinity")
+
+    full = _build(tmp_path, "thread_attrs", THREAD.replace("#include <sched.h>", "#include <sched.h>\n#define ATTRS"))
+    seen = surface_recall.trace(full, [], str(tmp_path))
+    assert {"sched_setscheduler", "sched_setaffinity"} <= seen, seen
+    names, notes = _surface(full)
+    assert seen <= names, seen - names
+    assert not _note(notes, "explicit thread scheduling") and not _note(notes, "thread affinity")
