@@ -186,3 +186,80 @@ def test_a_threads_scheduling_and_affinity_come_from_its_attribute(tmp_path):
     names, notes = _surface(full)
     assert seen <= names, seen - names
     assert not _note(notes, "explicit thread scheduling") and not _note(notes, "thread affinity")
+
+
+RPC = """#include <pthread.h>
+typedef struct SVCXPRT SVCXPRT;
+extern SVCXPRT *svcudp_create_old(int);
+extern int svc_register_old(SVCXPRT *, unsigned long, unsigned long, void (*)(void *, SVCXPRT *), unsigned long);
+__asm__(".symver svcudp_create_old,svcudp_create@GLIBC_2.2.5");
+__asm__(".symver svc_register_old,svc_register@GLIBC_2.2.5");
+static void dispatch(void *r, SVCXPRT *x) { (void)r; (void)x; }
+static void *run(void *a) {
+    SVCXPRT *x = svcudp_create_old(-1);
+    if (x) svc_register_old(x, 0x20000099, 1, dispatch, 17);
+    return a;
+}
+int main(void) { pthread_t t; pthread_create(&t, 0, run, 0); return pthread_join(t, 0); }
+"""
+
+
+def test_a_threads_exit_unregisters_only_the_rpc_services_it_registered(tmp_path):
+    """Every thread's exit runs glibc's RPC cleanup, which calls the portmapper only for services the thread
+    registered: a threaded program without svc_register (the earlier thread program) has none of that client's
+    socket calls, one that registers a service (glibc's compat symbols, as an old binary has them) makes them and
+    has them."""
+    plain = _build(tmp_path, "thread", THREAD)
+    names, notes = _surface(plain)
+    assert not {"socket", "bind", "sendto", "recvfrom", "getsockname", "setsockopt"} & names
+    assert "svc_unregister" in _note(notes, "RPC services of a thread")
+
+    prog = _build(tmp_path, "rpc", RPC)
+    seen = surface_recall.trace(prog, [], str(tmp_path))
+    assert {"socket", "bind", "sendto"} <= seen, seen
+    names, notes = _surface(prog)
+    assert seen <= names, seen - names
+    assert not _note(notes, "RPC services of a thread")
+
+
+def test_system_sets_only_signal_flags(tmp_path):
+    """system() spawns its shell with POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK: a program that calls it has
+    the child's signal calls but not setsid, setpgid or setresuid; strace agrees."""
+    prog = _build(tmp_path, "system", '#include <stdlib.h>\nint main(void) { return system("exit 0"); }\n')
+    seen = surface_recall.trace(prog, [], str(tmp_path))
+    assert {"clone3", "execve", "wait4", "rt_sigaction"} <= seen, seen
+    names, notes = _surface(prog)
+    assert seen <= names, seen - names
+    assert not {"setsid", "setpgid", "setresuid", "sched_setscheduler"} & names
+    assert "do_system -> posix_spawnattr_setflags" in _note(notes, "posix_spawn attribute flags")
+
+
+LOCKED = """#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+static volatile int held;
+static void *hold(void *a) { flockfile(stdout); held = 1; sleep(5); return a; }
+int main(void) {
+    pthread_t t;
+    printf("x\\n");
+    if (pthread_create(&t, 0, hold, 0)) return 1;
+    while (!held) usleep(1000);
+    exit(0);
+}
+"""
+
+
+def test_exit_yields_only_to_another_thread_holding_a_stream(tmp_path):
+    """exit's stdio cleanup yields while another thread holds a stream's lock: a program whose thread holds stdout
+    makes sched_yield (strace) and has it; cat, which makes no thread, does not."""
+    prog = _build(tmp_path, "locked", LOCKED)
+    seen = surface_recall.trace(prog, [], str(tmp_path))
+    assert "sched_yield" in seen, seen
+    names, notes = _surface(prog)
+    assert seen <= names, seen - names
+    assert not _note(notes, "stdio streams held by another thread")
+
+    cat, notes = _surface("/usr/bin/cat")
+    assert "sched_yield" not in cat
+    assert "_IO_cleanup -> sched_yield" in _note(notes, "stdio streams held by another thread")

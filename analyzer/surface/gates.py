@@ -88,13 +88,27 @@ GATES = (
          "the C library's _exit (glibc's, musl's) makes the exit syscall only if exit_group returns, and "
          "exit_group never returns",
          sites=_sites("_exit", "exit") | _sites("_Exit", "exit") | _sites("__GI__exit", "exit")),
+    Gate("stdio streams held by another thread",
+         "at exit, _IO_cleanup yields (sched_yield) only while another thread holds a stream's lock (the owner may "
+         "take its own lock again), and nothing reachable makes a thread (pthread_create, thrd_create, clone)",
+         openers=_f("pthread_create", "__pthread_create_2_1", "thrd_create", "clone", "__clone"),
+         calls=_calls("_IO_cleanup", "sched_yield", "__sched_yield") |
+         _calls("_IO_unbuffer_all", "sched_yield", "__sched_yield")),
+    Gate("RPC services of a thread",
+         "a thread's exit unregisters the RPC services it registered (svc_unregister: a portmapper call over UDP "
+         "and TCP), and nothing reachable calls svc_register",
+         openers=_f("svc_register", "__svc_register"),
+         calls=_calls("__rpc_thread_svc_cleanup", "svc_unregister", "__svc_unregister")),
     Gate("posix_spawn attribute flags",
          "posix_spawn's child sets the scheduler, the session, the process group or the ids only for flags set by "
          "posix_spawnattr_setflags, and nothing reachable calls it",
          openers=_f("posix_spawnattr_setflags", "__posix_spawnattr_setflags"),
-         calls=_calls(CHILD, "sched_setparam", "__sched_setparam", "sched_setscheduler", "__sched_setscheduler",
-                      "setsid", "__setsid", "setpgid", "__setpgid", "getuid", "__getuid", "getgid", "__getgid",
-                      "setrlimit", "__setrlimit", "setrlimit64", "__setrlimit64"),
+         # system() sets only POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK (nothing held here): its own call of
+         # posix_spawnattr_setflags opens nothing, it is held with the rest
+         calls=_calls("do_system", "posix_spawnattr_setflags", "__posix_spawnattr_setflags") |
+         _calls(CHILD, "sched_setparam", "__sched_setparam", "sched_setscheduler", "__sched_setscheduler", "setsid",
+                "__setsid", "setpgid", "__setpgid", "getuid", "__getuid", "getgid", "__getgid", "setrlimit",
+                "__setrlimit", "setrlimit64", "__setrlimit64"),
          sites=_sites(CHILD, "setresuid", "setresgid", "setresuid32", "setresgid32", "prlimit64")),
     Gate("posix_spawn close actions",
          "posix_spawn's child asks for the descriptor limit only when a close action fails, and nothing reachable "
