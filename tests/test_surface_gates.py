@@ -263,3 +263,25 @@ def test_exit_yields_only_to_another_thread_holding_a_stream(tmp_path):
     cat, notes = _surface("/usr/bin/cat")
     assert "sched_yield" not in cat
     assert "_IO_cleanup -> sched_yield" in _note(notes, "stdio streams held by another thread")
+
+
+NOLIBC_EXIT = """__attribute__((noinline)) void _exit(int code) {
+    __asm__ volatile("syscall" :: "a"(60), "D"(code) : "rcx", "r11", "memory");
+    for (;;) {}
+}
+void _start(void) { _exit(0); }
+"""
+
+
+def test_an_exit_alone_is_the_way_out_not_dead_code(tmp_path):
+    """The exit after exit_group in glibc's _exit is dead code; an `_exit` that makes exit alone (the kernel's
+    nolibc) is how its program ends, and stays."""
+    c = tmp_path / "nolibc.c"
+    c.write_text(NOLIBC_EXIT)
+    prog = tmp_path / "nolibc"
+    subprocess.run(["gcc", "-O1", "-static", "-nostdlib", "-fno-stack-protector", "-o", str(prog), str(c)],
+                   check=True)
+    seen = surface_recall.trace(str(prog), [], str(tmp_path))
+    assert seen == {"exit"}, seen
+    names, notes = _surface(str(prog))
+    assert names == {"exit"} and not _note(notes, "exit after exit_group")

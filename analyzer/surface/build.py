@@ -488,9 +488,13 @@ def _held_sites(r, summaries: list[ObjectSummary]) -> dict[Node, dict[str, str]]
             continue
         for i, s in enumerate(summaries):
             by_name = named(s.names, s.exports)
+            makes: dict[int, set[str]] = {}
+            for site in s.sites:
+                makes.setdefault(site.node, set()).update(_nm(site.abi, nr) for nr in site.numbers)
             for fn, call in g.sites:
                 for a in by_name.get(fn, ()):
-                    out.setdefault((i, a), {})[call] = g.name
+                    if g.beside is None or g.beside in makes.get(a, ()):
+                        out.setdefault((i, a), {})[call] = g.name
     return out
 
 

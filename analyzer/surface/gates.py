@@ -30,6 +30,9 @@ class Gate:
     calls: frozenset[tuple[str, str]] = frozenset()  # (caller, callee): that call made only once it is open
     sites: frozenset[tuple[str, str]] = frozenset()  # (function, syscall name): that syscall made only once open
     program: str | None = None  # open from the start when the program is this (soname prefix)
+    beside: str | None = None
+    """`sites` are held only in a function that also makes this syscall (kernel tools' nolibc has an `_exit` that
+    makes exit alone: there it is the way out, not a fallback)"""
 
 
 def _f(*names: str) -> frozenset[str]:
@@ -87,7 +90,8 @@ GATES = (
     Gate("exit after exit_group",
          "the C library's _exit (glibc's, musl's) makes the exit syscall only if exit_group returns, and "
          "exit_group never returns",
-         sites=_sites("_exit", "exit") | _sites("_Exit", "exit") | _sites("__GI__exit", "exit")),
+         sites=_sites("_exit", "exit") | _sites("_Exit", "exit") | _sites("__GI__exit", "exit"),
+         beside="exit_group"),
     Gate("stdio streams held by another thread",
          "at exit, _IO_cleanup yields (sched_yield) only while another thread holds a stream's lock (the owner may "
          "take its own lock again), and nothing reachable makes a thread (pthread_create, thrd_create, clone)",
