@@ -285,3 +285,28 @@ def test_an_exit_alone_is_the_way_out_not_dead_code(tmp_path):
     assert seen == {"exit"}, seen
     names, notes = _surface(str(prog))
     assert names == {"exit"} and not _note(notes, "exit after exit_group")
+
+
+OWN_NAMES = """#define _GNU_SOURCE
+#include <sched.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+__attribute__((noinline)) long create_thread(long pid) {
+    unsigned long mask = 1;
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(SYS_sched_setaffinity), "D"(pid), "S"(sizeof mask), "d"(&mask)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+int main(void) { return create_thread(0) < 0; }
+"""
+
+
+def test_a_programs_own_function_with_a_glibc_name_is_not_held(tmp_path):
+    """The gates hold glibc's code only: a program's own `create_thread` that sets the affinity itself keeps its
+    sched_setaffinity."""
+    prog = _build(tmp_path, "own", OWN_NAMES)
+    seen = surface_recall.trace(prog, [], str(tmp_path))
+    assert "sched_setaffinity" in seen, seen
+    names, _notes = _surface(prog)
+    assert seen <= names, seen - names

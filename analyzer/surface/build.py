@@ -19,7 +19,7 @@ from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure, find
 from ..syscalls.filters import FILTERED_ARGS
-from .gates import GATES, named
+from .gates import GATES, glibc, named
 from .reach import Node, walk
 from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
 
@@ -488,6 +488,8 @@ def _held_sites(r, summaries: list[ObjectSummary]) -> dict[Node, dict[str, str]]
             continue
         for i, s in enumerate(summaries):
             by_name = named(s.names, s.exports)
+            if not (g.anywhere or glibc(by_name)):
+                continue
             makes: dict[int, set[str]] = {}
             for site in s.sites:
                 makes.setdefault(site.node, set()).update(_nm(site.abi, nr) for nr in site.numbers)

@@ -30,6 +30,9 @@ class Gate:
     calls: frozenset[tuple[str, str]] = frozenset()  # (caller, callee): that call made only once it is open
     sites: frozenset[tuple[str, str]] = frozenset()  # (function, syscall name): that syscall made only once open
     program: str | None = None  # open from the start when the program is this (soname prefix)
+    anywhere: bool = False
+    """False: it holds code only in glibc's own objects (`glibc`), never in a program's function that happens to
+    share a name with one of glibc's"""
     beside: str | None = None
     """`sites` are held only in a function that also makes this syscall (kernel tools' nolibc has an `_exit` that
     makes exit alone: there it is the way out, not a fallback)"""
@@ -91,7 +94,7 @@ GATES = (
          "the C library's _exit (glibc's, musl's) makes the exit syscall only if exit_group returns, and "
          "exit_group never returns",
          sites=_sites("_exit", "exit") | _sites("_Exit", "exit") | _sites("__GI__exit", "exit"),
-         beside="exit_group"),
+         beside="exit_group", anywhere=True),
     Gate("stdio streams held by another thread",
          "at exit, _IO_cleanup yields (sched_yield) only while another thread holds a stream's lock (the owner may "
          "take its own lock again), and nothing reachable makes a thread (pthread_create, thrd_create, clone)",
@@ -156,3 +159,9 @@ def named(names: dict[int, str], exports: dict[str, int]) -> dict[str, set[int]]
     for n, a in exports.items():
         out.setdefault(n.split("@")[0], set()).add(a)
     return out
+
+
+def glibc(names: dict[str, set[int]]) -> bool:
+    """Is this glibc: libc.so.6 or a program linked with it statically (it has glibc's stdio clean-up and its
+    start-up), or glibc's ld.so? `names`: `named()` of the object."""
+    return "__libc_start_main" in names and "_IO_cleanup" in names or "dl_main" in names and "_dl_start" in names

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from .gates import GATES, Gate, named
+from .gates import GATES, Gate, glibc, named
 from .summary import ObjectSummary
 
 Node = tuple[int, int]  # (object index in load order, function start); a data chunk is (index, ~chunk start)
@@ -102,13 +102,16 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
     opens: dict[Node, list[Gate]] = {}  # node -> the gates reaching it opens
     for i, s in enumerate(summaries):
         by_name = named(s.names, s.exports)
+        is_glibc = glibc(by_name)
         for g in gates:
-            for name in g.held:
-                for a in by_name.get(name, ()):
-                    held_by[(i, a)] = g
             for name in g.openers:
                 for a in by_name.get(name, ()):
                     opens.setdefault((i, a), []).append(g)
+            if not (g.anywhere or is_glibc):
+                continue
+            for name in g.held:
+                for a in by_name.get(name, ()):
+                    held_by[(i, a)] = g
             for caller, callee in g.calls:
                 for a in by_name.get(caller, ()):
                     for t in by_name.get(callee, ()):
