@@ -113,6 +113,36 @@ def test_fleet_equals_the_local_pool_with_a_worker_killed_mid_run(tmp_path, monk
     assert fleet_document(again) == doc
 
 
+class CancelTheRest(KillOneWorker):
+    """Progress that, at the first result, cancels every task still pending on the scheduler: what Dask does to a
+    task it forgets when its worker dies ("cancelled for reason: already forgotten", seen once in CI)."""
+
+    def on_client(self, client) -> None:
+        self.client = client
+
+    def advance(self, path, how) -> None:
+        from dask.distributed import Future
+
+        if self.killed is None:
+            rest = [Future(k, self.client) for k in list(self.client.futures) if str(k).startswith("sysscan-")]
+            self.killed = len(rest)
+            self.client.cancel(rest)
+
+
+def test_tasks_cancelled_under_the_fleet_are_run_again(tmp_path):
+    from analyzer.run.fleet import FleetConfig, run_fleet
+
+    tree = _tree(tmp_path / "tree")
+    cancel = CancelTheRest()
+    res = run_fleet([str(tree)], config=FleetConfig(workers=2, store=str(tmp_path / "store")), progress=cancel,
+                    on_client=cancel.on_client)
+    assert cancel.killed, "nothing was pending to cancel"
+    assert (res.submitted, res.failed) == (len(TREE), 0)
+    reports = res.inputs[0].result.reports
+    assert sorted(r.binary.path for r in reports) == sorted(str(tree / n) for n in TREE + ["same_bytes"])
+    assert not res.inputs[0].result.failures
+
+
 def test_a_hostile_file_is_a_recorded_result_and_not_retried(tmp_path):
     """libc.so.6 under a 0.5 s budget: its isolated child is stopped, the worker lives on, the file gets a report
     marked incomplete, recorded in failed/ (not a pure function of the input) and not sent again; a truncated ELF

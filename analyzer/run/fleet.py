@@ -40,6 +40,7 @@ from .pool import BatchResult, Progress, collect
 
 NO_PRUNE = 1 << 62  # the store is the fleet's record: never pruned by size
 DEFAULT_ISOLATION_MB = 16384  # the child's address-space cap when --max-memory is not given
+MAX_LOST = 3  # a task lost with its worker is run again this many times
 
 
 @dataclass
@@ -289,13 +290,25 @@ def _submit(todo, plan, limits, store, config, progress, on_client, out) -> None
             fut = client.submit(fleet_task, key, path, sha, shared[id(opts)], limits, store, relabel,
                                 key=f"sysscan-{key}", pure=False, retries=0)
             futures[fut] = key
-        for fut in as_completed(list(futures)):
-            key = futures[fut]
+        lost: dict[str, int] = {}  # key -> times its task was lost
+        pending = as_completed(list(futures))
+        for fut in pending:
+            key = futures.pop(fut)
             path = plan[key][0]
-            if fut.status == "error":
-                exc = fut.exception()
-                doc = _error_doc(path, JobError(path, f"internal error: the Dask task failed: "
-                                                      f"{type(exc).__name__}: {str(exc)[:200]}"))
+            if fut.cancelled() and lost.get(key, 0) < MAX_LOST:
+                # a task whose worker died may come back cancelled ("already forgotten") instead of moved to
+                # another worker: it is run again (a task is idempotent: its result is written atomically)
+                lost[key] = lost.get(key, 0) + 1
+                _, sha, opts, relabel = plan[key]
+                again = client.submit(fleet_task, key, path, sha, client.scatter(opts, broadcast=True), limits,
+                                      store, relabel, key=f"sysscan-{key}-{lost[key]}", pure=False, retries=0)
+                futures[again] = key
+                pending.add(again)
+                continue
+            if fut.status in ("error", "cancelled"):
+                why = (f"{type(fut.exception()).__name__}: {str(fut.exception())[:200]}" if fut.status == "error"
+                       else f"cancelled {lost.get(key, 0) + 1} times (its workers died)")
+                doc = _error_doc(path, JobError(path, f"internal error: the Dask task failed: {why}"))
                 _write_failed(store, key, doc)  # read back below, as a worker's would be
                 progress.advance(path, "failed")
             else:
