@@ -102,6 +102,7 @@ def _store(cache, okey: str, sha: str | None, doc: dict, relabel=None, debug_dir
     """Keep a result document in the cache. `relabel`: the document as it is kept (an image's files by their paths
     inside the image, so that another image with the same libraries can use it). A host scan's result records the
     libraries and debug files it read (run/freshness.py)."""
+    from ..elf.debugfile import DEFAULT_DIRS
     from .freshness import record
 
     if cache is None or not cache.enabled:
@@ -110,7 +111,7 @@ def _store(cache, okey: str, sha: str | None, doc: dict, relabel=None, debug_dir
     if payload is None:
         return
     if relabel is None and "report" in payload:
-        payload.update(record(payload["report"], *(() if debug_dirs is None else (debug_dirs,))))
+        payload.update(record(payload["report"], DEFAULT_DIRS if debug_dirs is None else debug_dirs))
     key_sha = doc["report"]["binary"].get("sha256") if "report" in doc else sha  # what was actually analysed
     if key_sha:
         cache.put(key_sha, okey, payload)

@@ -483,16 +483,16 @@ def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache,
 def _held_sites(r, summaries: list[ObjectSummary]) -> dict[Node, dict[str, str]]:
     """The sites the closed gates hold: (object, function node) -> {syscall name: the gate's name}."""
     out: dict[Node, dict[str, str]] = {}
-    for g in r.closed.values():
-        if not g.sites:
-            continue
-        for i, s in enumerate(summaries):
-            by_name = named(s.names, s.exports)
-            if not (g.anywhere or glibc(by_name)):
+    holding = [g for g in r.closed.values() if g.sites]
+    for i, s in enumerate(summaries if holding else ()):
+        by_name = named(s.names, s.exports)
+        is_glibc = glibc(by_name)
+        makes: dict[int, set[str]] = {}
+        for site in s.sites:
+            makes.setdefault(site.node, set()).update(_nm(site.abi, nr) for nr in site.numbers)
+        for g in holding:
+            if not (g.anywhere or is_glibc):
                 continue
-            makes: dict[int, set[str]] = {}
-            for site in s.sites:
-                makes.setdefault(site.node, set()).update(_nm(site.abi, nr) for nr in site.numbers)
             for fn, call in g.sites:
                 for a in by_name.get(fn, ()):
                     if g.beside is None or g.beside in makes.get(a, ()):

@@ -11,9 +11,10 @@ immediates), which is how a callback, a thread start or `main` (handed to `__lib
 search can only add edges (a false one makes the surface larger, never smaller), so it is sound where a decoder
 that misses an instruction would not be; inside a function whose extent a symbol or an FDE gives, a pattern counts
 only where decoding the function from its start finds that instruction there (`_confirmed`), and immediates count
-as addresses only in position-dependent code (`_absolute_addresses`). Code outside every known function has no node: what it reaches becomes
-a root, and so does a site outside every known function. In 32-bit code, whose addresses are formed relative to the
-GOT with any register or as plain immediates, every 32-bit field of the decoded instructions counts (`_words32`).
+as addresses only in position-dependent code (`_absolute_addresses`). Code outside every known function has no
+node: what it reaches becomes a root, and so does a site outside every known function. In 32-bit code, whose
+addresses are formed relative to the GOT with any register or as plain immediates, every 32-bit field of the
+decoded instructions counts (`_words32`).
 
 Roots: the entry point (program and dynamic loader), DT_INIT/DT_FINI, and every function whose address is stored
 in data (relocated pointers: init/fini arrays, vtables, callback tables, IFUNC resolvers) — the sound stand-in for
@@ -180,7 +181,8 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         return k >= 0 and a < data_ranges[k][1]
 
     stubs = _stubs(lb)  # PLT stub address -> ("import", name) | ("local", target)
-    hits = _confirmed(lb, _code_hits(lb))  # (code address, target, how)
+    decode = _decoder(lb)
+    hits = _confirmed(lb, _code_hits(lb), decode)  # (code address, target, how)
     modelled = True
     if lb.bits == 32:
         words = _words32(lb, known, in_exec, in_data)  # decoded fields already
@@ -193,22 +195,15 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
         f = lb.function_at(t)
         return f is not None and f.start < t and f.source in EXACT_SOURCES
 
-    decoded: dict[int, set[int]] = {}
-
     def boundary(addr: int) -> bool:
         """Is the pattern at addr a real instruction of its function (decoded from the function's start)? Asked
         only of the few patterns that point into the middle of another function."""
         f = lb.function_at(addr)
         if f is None or f.source not in EXACT_SOURCES:
             return True  # no exact extent to decode: keep the edge
-        got = decoded.get(f.start)
-        if got is None:
-            import capstone
-
-            md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
-            code = lb.memory.read(f.start, min(f.end - f.start, 1 << 20)) or b""
-            got = decoded[f.start] = {a for a, _sz, _m, _o in md.disasm_lite(code, f.start)}
-        return addr in got
+        starts = decode(f)[0]
+        k = bisect_right(starts, addr) - 1
+        return k >= 0 and starts[k] == addr
 
     extra: set[int] = set()
     for _src, t, how in hits:
@@ -486,26 +481,15 @@ PREFIXES = frozenset(b"\x26\x2e\x36\x3e\x64\x65\x66\x67\xf0\xf2\xf3")
 REX = frozenset(range(0x40, 0x50))
 
 
-def _confirmed(lb, hits: list[tuple[int, int, str, int, bool]]) -> list[tuple[int, int, str]]:
-    """The hits that are instructions: inside a function whose extent its symbol or FDE gives, a branch or
-    rip-relative pattern must be one instruction of the function decoded from its start, give or take its prefixes
-    (`notrack`, `bnd`, a REX byte), so that an `e8` or `76` byte inside another instruction is no call or jump; an
-    immediate must lie inside one instruction (a `movabs` holds it in its low half). Elsewhere, and past the point
-    where the decoder stops (an instruction it does not know), every hit stays. Linear decoding is exact there:
-    x86-64 and i386 compilers keep no data in a function's code (jump tables are in .rodata), and its padding
-    decodes as nops."""
+def _decoder(lb):
+    """`decode(f)`: (instruction starts, their ends, decoded up to) of function f decoded linearly from its start
+    (to where Capstone stops), once per function."""
     import capstone
 
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
-    decoded: dict[int, tuple[list[int], list[int], int]] = {}  # start -> (insn starts, insn ends, decoded up to)
-    out: list[tuple[int, int, str]] = []
-    from bisect import bisect_right
+    decoded: dict[int, tuple[list[int], list[int], int]] = {}
 
-    for at, target, how, size, whole in hits:
-        f = lb.function_at(at)
-        if f is None or f.source not in EXACT_SOURCES:
-            out.append((at, target, how))
-            continue
+    def decode(f) -> tuple[list[int], list[int], int]:
         got = decoded.get(f.start)
         if got is None:
             code = lb.memory.read(f.start, min(f.end - f.start, 1 << 22)) or b""
@@ -514,7 +498,28 @@ def _confirmed(lb, hits: list[tuple[int, int, str, int, bool]]) -> list[tuple[in
                 starts.append(a)
                 ends.append(a + sz)
             got = decoded[f.start] = (starts, ends, ends[-1] if ends else f.start)
-        starts, ends, upto = got
+        return got
+
+    return decode
+
+
+def _confirmed(lb, hits: list[tuple[int, int, str, int, bool]], decode) -> list[tuple[int, int, str]]:
+    """The hits that are instructions: inside a function whose extent its symbol or FDE gives, a branch or
+    rip-relative pattern must be one instruction of the function decoded from its start (`decode`, `_decoder`),
+    give or take its prefixes (`notrack`, `bnd`, a REX byte), so that an `e8` or `76` byte inside another
+    instruction is no call or jump; an immediate must lie inside one instruction (a `movabs` holds it in its low
+    half). Elsewhere, and past the point where the decoder stops (an instruction it does not know), every hit stays.
+    Linear decoding is exact there: x86-64 and i386 compilers keep no data in a function's code (jump tables are in
+    .rodata), and its padding decodes as nops."""
+    from bisect import bisect_right
+
+    out: list[tuple[int, int, str]] = []
+    for at, target, how, size, whole in hits:
+        f = lb.function_at(at)
+        if f is None or f.source not in EXACT_SOURCES:
+            out.append((at, target, how))
+            continue
+        starts, ends, upto = decode(f)
         if at >= upto:
             out.append((at, target, how))
             continue
