@@ -32,7 +32,9 @@ def workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
     """program name -> (path, [argv after the program]) — each argv one run; files under `tmp`."""
     f = f"{tmp}/input.txt"
     return {
-        "ls": ("/usr/bin/ls", [["-la", "/etc"], ["-R", tmp], ["--color=always", "-l", "/usr/bin/ls"], ["/nonexistent"]]),
+        "ls": ("/usr/bin/ls", [["-la", "/etc"], ["-R", tmp], ["--color=always", "-l", "/usr/bin/ls"], ["/nonexistent"],
+                               # a file whose owner /etc/passwd lacks: NSS asks the next service (libnss_systemd)
+                               ["-l", f"{tmp}/d"]]),
         "cat": ("/usr/bin/cat", [[f], ["-n", f, f], ["/nonexistent"]]),
         "cp": ("/usr/bin/cp", [[f, f"{tmp}/copy.txt"], ["-a", f, f"{tmp}/copy2.txt"], ["-r", tmp + "/d", f"{tmp}/d2"]]),
         "date": ("/usr/bin/date", [[], ["-u", "+%s"], ["-d", "2020-01-01"]]),
@@ -107,6 +109,8 @@ def prepare(tmp: str) -> None:
     Path(tmp, "x.go").write_text("package main\nfunc main(){println( 1)}\n")
     os.makedirs(f"{tmp}/d", exist_ok=True)
     Path(tmp, "d", "x").write_text("x")
+    if os.geteuid() == 0:  # an owner no /etc/passwd names (a systemd DynamicUser's files, a container's)
+        os.chown(f"{tmp}/d/x", 4242, 4242)
 
 
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")

@@ -69,3 +69,27 @@ def test_a_debug_file_installed_later_is_used(tmp_path):
     after = scan_paths([str(prog)], options, cache=cache)
     assert after.cached == 0 and after.reports[0].binary.debug_file == str(where)
     assert after.reports[0].binary.stripped
+
+
+def test_a_changed_nsswitch_conf_is_a_new_answer(tmp_path, monkeypatch):
+    """The surface follows the NSS modules /etc/nsswitch.conf names: a result records that file (its bytes, or its
+    absence) and is served only while it is unchanged. The file is a stand-in here: the machine's is left alone."""
+    import analyzer.run.freshness as freshness
+
+    conf = tmp_path / "nsswitch.conf"
+    conf.write_text("passwd: files systemd\n")
+    monkeypatch.setattr(freshness, "CONFIG_FILES", (str(conf),))
+    (tmp_path / "main.c").write_text("#include <unistd.h>\nint main(void) { return getpid() == 0; }\n")
+    prog = tmp_path / "prog"
+    _gcc("-o", str(prog), str(tmp_path / "main.c"))
+    cache = ResultCache(str(tmp_path / "cache"))
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 0
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 1
+    conf.write_text("passwd: files ldap\n")
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 0
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 1
+    conf.unlink()
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 0
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 1
+    conf.write_text("passwd: files\n")
+    assert scan_paths([str(prog)], ScanOptions(), cache=cache).cached == 0

@@ -2,10 +2,11 @@
 through other files — the libraries (a libc upgrade changes what the program can call) and the debug files of
 stripped objects (installed or removed since). A result kept for a scan of the host records what it read:
 
-    {"depends": [[path, size, mtime_ns, sha256], ...], "debug": [[build-id file, present], ...]}
+    {"depends": [[path, size, mtime_ns, sha256], ...], "debug": [[debug or configuration file, present], ...]}
 
 and is served only while those are unchanged: a stat per file, and a hash only when a file's size or time moved
-(the same bytes under a new time are still the same answer). An image's results are keyed by its libraries already
+(the same bytes under a new time are still the same answer). The configuration the surface reads on the host
+(/etc/nsswitch.conf: which NSS modules glibc loads) is recorded the same way, or as absent. An image's results are keyed by its libraries already
 (ScanOptions.root_key) and carry no record.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..elf.debugfile import DEFAULT_DIRS, candidates
+from ..surface.libcloads import CONFIG_FILES
 
 _SHA: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, for this process
 
@@ -29,6 +31,13 @@ def record(report: dict, debug_dirs=DEFAULT_DIRS) -> dict:
             except OSError:
                 continue
             depends.append([o["path"], st.st_size, st.st_mtime_ns, o["sha256"]])
+    for path in CONFIG_FILES if report.get("surface") else ():
+        try:
+            st = os.stat(path)
+        except OSError:
+            debug.append([path, False])
+            continue
+        depends.append([path, st.st_size, st.st_mtime_ns, _sha(path, st)])
     binary = report.get("binary") or {}
     for o in [binary, *objects]:
         if o.get("kind") == "vdso":

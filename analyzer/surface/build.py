@@ -17,14 +17,14 @@ from ..elf.debugfile import DEFAULT_DIRS as DEFAULT_DEBUG_DIRS
 from ..program.libraries import in_root
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
-from .closure import LoadedObject, closure, find
+from .closure import LoadedObject, closure
+from .dlopen import Opener
 from ..syscalls.filters import FILTERED_ARGS
 from .gates import GATES, glibc, named
 from .reach import Node, walk
 from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
 
 EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
-MAX_DLOPEN = 64
 MAX_SITES_PER_OBJECT = 20000
 
 
@@ -276,16 +276,16 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     if lb.elf_type == "shared-object" and summaries and objects[0].kind == "program":
         # a library analysed on its own: whatever loads it may call any of its exports
         extra += [((0, a), "exported") for _n, a in sorted(summaries[0].exports.items())]
-    _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache, load_obj)
+    opener = Opener(summaries, objects, extra, out, sysroot,
+                    lambda x: object_summary(x, deadline, use_cache=use_cache), load_obj)
+    opener.follow_constants()
     for name, requester in cl.missing:
         out.open_ends.append(model.OpenEnd("missing-library", _name(requester),
                                            f"{name} (needed by {requester}) was not found: its syscalls are missing"))
     prog = objects[0].lb if objects and objects[0].kind == "program" else None
-    r = walk(summaries, extra, entered={i for i, o in enumerate(objects) if o.kind in ("program", "interpreter")},
-             opened=frozenset(g.name for g in GATES if g.program and prog is not None and prog.soname
-                              and prog.soname.startswith(g.program)))
-    held_sites = _held_sites(r, summaries)  # (object, node) -> {syscall name: gate name}
-    kept_out: dict[str, set[str]] = {}  # gate name -> the syscalls of sites it held
+    entered = {i for i, o in enumerate(objects) if o.kind in ("program", "interpreter")}
+    opened = frozenset(g.name for g in GATES if g.program and prog is not None and prog.soname
+                       and prog.soname.startswith(g.program))
     names = [_name(o.path) for o in objects]
 
     def label(n: Node) -> str:
@@ -294,6 +294,13 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             return f"data at {~a:#x} ({names[i]})"
         return f"{summaries[i].names.get(a) or f'sub_{a:x}'} ({names[i]})"
 
+    while True:  # glibc's own loads are followed once what makes them is reached: then walk again
+        r = walk(summaries, extra, entered=entered, opened=opened)
+        if not opener.follow_libc(r, label):
+            break
+        names[:] = [_name(o.path) for o in objects]
+    held_sites = _held_sites(r, summaries)  # (object, node) -> {syscall name: gate name}
+    kept_out: dict[str, set[str]] = {}  # gate name -> the syscalls of sites it held
     found: dict[tuple[str, int], dict] = {}
 
     def add(abi: str, nr: int, obj: int, node: Node | None, last: str) -> None:
@@ -411,73 +418,6 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
     out.notes = sorted(set(out.notes) | {f"{_name(o.path)}: {n}" for o, s in zip(objects, summaries)
                                          for n in s.notes[:5]})
     return out
-
-
-def _follow_dlopen(summaries, objects, extra, out, sysroot, deadline, use_cache, load) -> None:
-    """dlopen of a constant name: load it and what it needs, as the loader would (its search order, from the object
-    that calls dlopen); a dlopen'ed library's exports are reachable through dlsym, so they are roots."""
-    from .ldcache import read
-
-    cache = read(in_root(sysroot, "/etc/ld.so.cache"))
-    done = {os.path.realpath(o.path) for o in objects}
-    sonames = {o.lb.soname for o in objects if o.lb.soname} | {os.path.basename(o.name) for o in objects}
-    todo = [(i, addr, lib) for i, s in enumerate(summaries) for addr, _n, _c, lib in s.loader_calls if lib]
-    opened = 0
-
-    def add(path: str, name: str, kind: str, requester: LoadedObject, addr: int) -> int | None:
-        try:
-            lb = load(path)
-            s = object_summary(lb, deadline, use_cache=use_cache)
-        except BudgetExceeded:
-            raise
-        except Exception as e:  # noqa: BLE001 - a library we cannot analyse is said, not fatal
-            out.open_ends.append(model.OpenEnd("not-analysed", _name(path), f"loaded by dlopen at {addr:#x} but "
-                                               f"not analysed: {type(e).__name__}: {str(e)[:120]}", addr))
-            return None
-        done.add(os.path.realpath(path))
-        sonames.update(x for x in (lb.soname, name) if x)
-        objects.append(LoadedObject(path, name, kind, requester.path, lb))
-        summaries.append(s)
-        return len(summaries) - 1
-
-    while todo and opened < MAX_DLOPEN:
-        i, addr, lib = todo.pop(0)
-        requester = objects[i]
-        if lib in sonames:
-            continue
-        path = find(lib, requester, [], sysroot, cache, requester.lb.bits)
-        if path is None:
-            out.open_ends.append(model.OpenEnd("missing-library", _name(requester.path), f"dlopen(\"{lib}\") at "
-                                               f"{addr:#x}: not found, its syscalls are missing", addr))
-            continue
-        if os.path.realpath(path) in done:
-            continue
-        opened += 1
-        j = add(path, lib, "dlopen", requester, addr)
-        if j is None:
-            continue
-        extra += [((j, a), f"exported by {lib}, dlopen'ed at {addr:#x} in {_name(requester.path)}")
-                  for _n, a in sorted(summaries[j].exports.items())]
-        queue = [j]
-        while queue:  # what the dlopen'ed library needs, breadth first
-            k = queue.pop(0)
-            for name in objects[k].lb.needed:
-                if name in sonames:
-                    continue
-                p = find(name, objects[k], [], sysroot, cache, objects[k].lb.bits)
-                if p is None:
-                    sonames.add(name)
-                    out.open_ends.append(model.OpenEnd("missing-library", _name(objects[k].path),
-                                                       f"{name} (needed by {objects[k].path}, dlopen'ed) was not "
-                                                       "found: its syscalls are missing"))
-                    continue
-                if os.path.realpath(p) in done:
-                    continue
-                n = add(p, name, "needed", objects[k], addr)
-                if n is not None:
-                    queue.append(n)
-        todo += [(n, a2, l2) for n in range(j, len(summaries)) for a2, _n, _c, l2 in summaries[n].loader_calls
-                 if l2]
 
 
 def _held_sites(r, summaries: list[ObjectSummary]) -> dict[Node, dict[str, str]]:
