@@ -8,8 +8,8 @@ sandbox, an interrupted call, a user lookup that falls through to the next NSS s
 turns on one of glibc's options. Each workload is run:
 
 - once plainly (what surface_recall.py sees);
-- under each of ENVIRONMENTS (ld.so's profiling, $ORIGIN in the library path, malloc's huge-page tunables and
-  checking, a French translation with a relative GCONV_PATH);
+- under each of `environments()` (ld.so's profiling, tracing and ldd mode, $ORIGIN in the library path, malloc's
+  huge-page tunables and checking, a French translation with a relative GCONV_PATH, a time zone);
 - with each syscall the plain run made failing (strace `-e inject=NAME:error=E`): ENOSYS at every call (a kernel
   or sandbox without it), and EIO, ENOMEM, EINTR, EACCES at its first call. Never exit_group, exit, rt_sigreturn or
   execve: the kernel never fails the first three, and a failed execve of the program is not the program.
@@ -51,6 +51,9 @@ def environments(tmp: str) -> dict[str, dict[str, str]]:
         "hugetlb=2": {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=2"},  # malloc lists the huge page sizes
         "MALLOC_CHECK_": {"MALLOC_CHECK_": "3"},
         "translated": {"LANGUAGE": "fr", "LC_ALL": "C.UTF-8", "GCONV_PATH": "relative/dir"},  # gettext, getcwd
+        "LD_DEBUG": {"LD_DEBUG": "all", "LD_DEBUG_OUTPUT": f"{tmp}/ld-debug"},  # ld.so's tracing, to a file
+        "ldd": {"LD_TRACE_LOADED_OBJECTS": "1"},  # ld.so lists the objects and stops: what ldd runs
+        "TZ": {"TZ": "Europe/Paris"},  # a zone file read by localtime
     }
 
 

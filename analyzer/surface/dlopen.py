@@ -155,7 +155,7 @@ class Opener:
         elif load.kind == "gconv":
             d, count = libcloads.gconv_modules(self.sysroot, self.objects[i].path)
             where = f"{count} modules in {d}" if d else "the gconv directory is not known"
-            self.out.open_ends.append(model.OpenEnd("dlopen", obj, f"{load.what} ({fn}): which one depends on "
+            self.out.open_ends.append(model.OpenEnd("dlopen", obj, f"{load.what}: which one depends on "
                                                     f"the character sets asked for at run time ({where}); "
                                                     "what they load is not in the surface", a, fn,
                                                     path))
