@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,10 +127,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--json")
     a = ap.parse_args()
-    if shutil.which("strace") is None:
-        raise SystemExit("strace is not installed")
-    os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="sysscan-faults-cache-"))
-    os.environ.pop("SYSSCAN_NO_CACHE", None)
+    surface_recall.benchmark_setup("sysscan-faults-cache-")
     results = run(a.only)
     print(f"{'program':28} {'runs':>5} {'plain':>5} {'witnessed':>9} {'surface':>7} {'missed':>6} {'s':>6}  missing")
     for r in results:

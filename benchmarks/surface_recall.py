@@ -204,6 +204,15 @@ def run(only: list[str] | None = None, extra: dict[str, tuple[str, list[list[str
     return results
 
 
+def benchmark_setup(prefix: str) -> None:
+    """strace must be there; the per-object cache goes to a fresh directory (unless XDG_CACHE_HOME is set), shared
+    across the programs as on a user's machine, and is on even where SYSSCAN_NO_CACHE says otherwise."""
+    if shutil.which("strace") is None:
+        raise SystemExit("strace is not installed")
+    os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix=prefix))
+    os.environ.pop("SYSSCAN_NO_CACHE", None)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
@@ -213,10 +222,7 @@ def main() -> int:
     global DEBUG_DIRS
     if a.no_debug_files:
         DEBUG_DIRS = ()
-    if shutil.which("strace") is None:
-        raise SystemExit("strace is not installed")
-    os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="sysscan-recall-cache-"))
-    os.environ.pop("SYSSCAN_NO_CACHE", None)
+    benchmark_setup("sysscan-recall-cache-")
     results = run(a.only)
     sizes = []
     print(f"{'program':12} {'runs':>4} {'seen':>5} {'surface':>7} {'missed':>6} {'s':>6}  missing")

@@ -39,10 +39,7 @@ class Opener:
         self.sonames = {o.lb.soname for o in objects if o.lb.soname} | {os.path.basename(o.name) for o in objects}
         self.opened = 0
         self.libc_seen: set[Node] = set()  # glibc functions whose loads are followed already
-        self._dl: dict[int, set[int]] = {}  # object -> the starts of glibc's internal dlopen in it
-
-    def dl_targets(self, i: int) -> set[int]:
-        return self._dl.get(i, set())
+        self._dl: dict[int, set[int]] = {}  # object -> the starts of glibc's internal dlopen in it (none: not glibc)
 
     def _add(self, path: str, name: str, kind: str, requester: LoadedObject, addr: int) -> int | None:
         try:
@@ -119,11 +116,13 @@ class Opener:
         n = len(self.summaries)
         for i in range(n):
             s = self.summaries[i]
-            by_name = named(s.names, s.exports)
-            dl = {a for x in libcloads.DLOPEN for a in by_name.get(x, ())}
-            if not dl or not glibc(by_name):
+            if i not in self._dl:  # once per object: objects only ever join the end of the list
+                by_name = named(s.names, s.exports)
+                dl = {a for x in libcloads.DLOPEN for a in by_name.get(x, ())}
+                self._dl[i] = dl if dl and glibc(by_name) else set()
+            dl = self._dl[i]
+            if not dl:
                 continue
-            self._dl[i] = dl
             for a in sorted(s.edges):
                 if (i, a) not in r.parent or (i, a) in self.libc_seen or not dl.intersection(s.edges[a]):
                     continue
@@ -137,7 +136,7 @@ class Opener:
         obj = short(self.objects[i].path)
         load = libcloads.BY_FUNCTION.get(fn or "")
         if load is None:
-            if not _calls(self.objects[i].lb, a, self.dl_targets(i)):
+            if not _calls(self.objects[i].lb, a, self._dl[i]):
                 return  # an edge of the graph (fallen into past a jump, a constant that looks like it), no call
             self.out.open_ends.append(model.OpenEnd("dlopen", obj, f"{fn or f'sub_{a:x}'} calls glibc's internal "
                                                     "dlopen: what it loads is not in the surface", a, fn,
