@@ -135,9 +135,12 @@ def main() -> int:
               f"{r.seconds:6.1f}  {' '.join(sorted(r.missing))}")
     if results:
         n = len(results)
-        print(f"{n} programs, {sum(r.runs for r in results)} runs; mean plain {sum(len(r.plain) for r in results) / n:.1f}"
-              f", witnessed {sum(len(r.witnessed) for r in results) / n:.1f}, surface "
-              f"{sum(len(r.surface) for r in results) / n:.1f}; recall "
+
+        def mean(sets) -> str:
+            return f"{sum(len(s) for s in sets) / n:.1f}"
+
+        print(f"{n} programs, {sum(r.runs for r in results)} runs; mean plain {mean(r.plain for r in results)}, "
+              f"witnessed {mean(r.witnessed for r in results)}, surface {mean(r.surface for r in results)}; recall "
               f"{'100 %' if not any(r.missing for r in results) else 'NOT 100 %'}")
     if a.json:
         Path(a.json).write_text(json.dumps([{"name": r.name, "runs": r.runs, "plain": sorted(r.plain),

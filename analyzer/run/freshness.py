@@ -6,8 +6,8 @@ stripped objects (installed or removed since). A result kept for a scan of the h
 
 and is served only while those are unchanged: a stat per file, and a hash only when a file's size or time moved
 (the same bytes under a new time are still the same answer). The configuration the surface reads on the host
-(/etc/nsswitch.conf: which NSS modules glibc loads) is recorded the same way, or as absent. An image's results are keyed by its libraries already
-(ScanOptions.root_key) and carry no record.
+(/etc/nsswitch.conf: which NSS modules glibc loads) is recorded the same way, or as absent. An image's results are
+keyed by its libraries already (ScanOptions.root_key) and carry no record.
 """
 from __future__ import annotations
 
