@@ -56,6 +56,25 @@ def _scan(path, *extra: str, env: dict | None = None) -> subprocess.CompletedPro
                           timeout=900, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
+def test_an_images_nsswitch_conf_is_kept_and_keys_its_results(tmp_path):
+    """The surface follows the NSS modules the root's nsswitch.conf names: the file is written into the root, and
+    two images that differ only in it do not share results."""
+    from analyzer.inputs.image import ImageStore, libraries_digest, merged_view, open_images
+
+    store = ImageStore(str(tmp_path / "store"))
+
+    def view(conf: bytes, name: str):
+        layer = base_layer(busybox=str(CORPUS / "bin/idioms_nopie")).file("etc/nsswitch.conf", conf, 0o644)
+        return merged_view(open_images(oci_layout(tmp_path / name, [layer], f"{name}:1"))[0], store, 1 << 30)
+
+    files, systemd = view(b"passwd: files\n", "a"), view(b"passwd: files systemd\n", "b")
+    assert files["etc/nsswitch.conf"].kind == "config"
+    assert libraries_digest(files) != libraries_digest(systemd)
+    assert libraries_digest(files) == libraries_digest(view(b"passwd: files\n", "c"))
+    with open(os.path.join(store.materialize(systemd), "etc/nsswitch.conf")) as f:
+        assert f.read() == "passwd: files systemd\n"
+
+
 def test_layers_merge_with_whiteouts_opaque_directories_and_links(tmp_path):
     from analyzer.inputs.image import ImageStore, elf_files, merged_view, open_images
 

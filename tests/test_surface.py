@@ -181,7 +181,7 @@ def test_library_summaries_are_cached_per_object(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "_MEMO", {})  # this process's summaries: what a new process has
     first = scan_file(str(CORPUS / "bin/idioms_pie"))
     entries = list((tmp_path / "sysscan" / "derived" / "surface-summary").rglob("*.json"))
-    assert len(entries) == 3  # the program, libc.so.6 and ld.so
+    assert len(entries) == 4  # the program, libc.so.6, ld.so and libgcc_s.so.1 (glibc loads it to unwind)
     build._MEMO.clear()
     second = scan_file(str(CORPUS / "bin/idioms_pie"))  # from the disk cache
     assert second.surface == first.surface
@@ -235,7 +235,8 @@ def test_every_syscall_real_programs_make_is_in_their_surface(tmp_path, monkeypa
 def test_32bit_vdso_entries_are_sites_of_the_surface():
     """i386 glibc's `call *%gs:0x10` sites are in the surface: getpid, which glibc makes only that way."""
     r = scan_file(str(CORPUS / "bin/i386_glibc_static"))
-    assert {o.kind for o in r.surface.open_ends} <= {"unknown-number", "execve"}
+    assert {o.kind for o in r.surface.open_ends
+            if not (o.kind == "dlopen" and o.function == "__gconv_find_shlib")} <= {"unknown-number", "execve"}
     getpid = [s for s in r.surface.syscalls if s.name == "getpid" and s.abi == "i386"]
     assert getpid and "call *%gs:0x10 at" in getpid[0].path[-1], getpid
     # the reachable sites, not every site of the file (32-bit code has a call graph too)

@@ -8,8 +8,9 @@ uncompressed tar). No daemon, no registry: the files are read as they are.
 
 Why a directory at all: LIEF, the loader model and the library search read files by path. Only what the analysis
 can read is written: the ELF files (hard links into the content store: a file shared by layers or images is one file
-on disk), the symbolic links as they are, the directories, ld.so.cache and os-release. A root's name is the digest of
-what it holds, so a result cached for a program under it stays right, and two images with the same files share it.
+on disk), the symbolic links as they are, the directories, ld.so.cache, nsswitch.conf and os-release. A root's name
+is the digest of what it holds, so a result cached for a program under it stays right, and two images with the same
+files share it.
 
 Layers are read as streams (gzip, zstd, bzip2, xz or plain tar) and each one only once per digest: what a layer
 holds is kept in the store (layers/), so a layer shared between images is never read again. A layer's bytes are
@@ -37,8 +38,9 @@ from typing import BinaryIO
 from ..errors import BadImage
 
 ELF_MAGIC = b"\x7fELF"
-FORMAT = 2  # of the layer records and roots in the store
-CONFIG_FILES = ("etc/ld.so.cache", "etc/os-release", "usr/lib/os-release")
+FORMAT = 3  # of the layer records and roots in the store (3: nsswitch.conf kept)
+CONFIG_FILES = ("etc/ld.so.cache", "etc/nsswitch.conf", "etc/os-release", "usr/lib/os-release")
+RESULT_CONFIG = ("etc/ld.so.cache", "etc/nsswitch.conf")  # read by the surface: the loader's cache, NSS's services
 """Regular files kept besides the ELF files: the loader's cache (library search) and the OS's name."""
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 PLATFORMS = ("linux/amd64", "linux/386")  # what sysscan analyses; an index's other platforms are left out
@@ -437,13 +439,13 @@ def view_digest(view: dict[str, Node]) -> str:
 
 def libraries_digest(view: dict[str, Node]) -> str:
     """What of the view a program's result can depend on besides its own bytes: the files the loader may load
-    (shared objects without PT_INTERP), every symbolic link (they steer the search), ld.so.cache. Two images that
-    differ only in their programs have the same one, so a program they share is analysed once (the result cache's
-    key)."""
+    (shared objects without PT_INTERP), every symbolic link (they steer the search), ld.so.cache, and nsswitch.conf
+    (which NSS modules glibc loads). Two images that differ only in their programs have the same one, so a program
+    they share is analysed once (the result cache's key)."""
     h = hashlib.sha256(f"sysscan-libraries-{FORMAT}\n".encode())
     for path in sorted(view):
         n = view[path]
-        if n.kind == "symlink" or (n.kind == "elf" and n.lib) or path == "etc/ld.so.cache":
+        if n.kind == "symlink" or (n.kind == "elf" and n.lib) or path in RESULT_CONFIG:
             h.update(json.dumps([path, n.kind, n.sha256, n.link]).encode() + b"\n")
     return h.hexdigest()
 

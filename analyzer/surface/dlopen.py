@@ -143,7 +143,9 @@ class Opener:
                                                     path))
         elif load.kind == "constant":
             for lib in load.names:
-                self.open(lib, i, a, f"{load.what} ({fn} in {obj})")
+                self.open(lib, i, a, f"{load.what} ({fn} in {obj})",
+                          missing=f"{lib} is not installed: when {fn} loads it ({load.what}), the load "
+                          "fails and none of its code runs")
         elif load.kind == "nss":
             services, source = libcloads.nss_services(self.sysroot)
             for svc, dbs in sorted(services.items()):
