@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import capstone
 
 from .budget import BUDGET_REASON, NEVER, BudgetExceeded, Deadline
+from .elf.decode import decoder
 from .program.model import LoadedBinary
 from .syscalls.abi import GS_SYSINFO, KERNEL_VSYSCALL, SYSINFO_POINTERS, VSYSCALL
 
@@ -142,8 +143,7 @@ def find_sites(lb: LoadedBinary, deadline: Deadline = NEVER, incomplete: list[st
     Hostile input: a candidate whose confirmation raises is skipped (noted in `incomplete`); when `deadline`
     expires, or `max_sites` sites are confirmed (a file flooded with `0f 05`), the candidates not yet examined are
     counted in `incomplete` instead of being confirmed. At most `max_sites` rejections are listed either."""
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
-    md.detail = False
+    md = decoder(lb.bits)
     sites: list[RawSite] = []
     rejected: list[Rejected] = []
     regions: dict[tuple[int, int], _Region] = {}

@@ -63,6 +63,30 @@ def workloads(tmp: str) -> dict[str, tuple[str, list[list[str]]]]:
         "git": ("/usr/bin/git", [["--version"], ["init", "-q", f"{tmp}/repo"], ["-C", f"{tmp}/repo", "status"]]),
         "xz": ("/usr/bin/xz", [["-kf", f"{tmp}/copy.txt"], ["-T2", "-kf", f]]),
         "diff": ("/usr/bin/diff", [[f, f"{tmp}/copy.txt"], ["-u", f, f]]),
+        # more of Debian's own (third session of issue 11): a shell, an awk, /proc readers, netlink, a downloader,
+        # crypto, a pager, libmagic, make, compressors, NSS lookups; a program not installed is left out
+        "bash": ("/usr/bin/bash", [["-c", f"echo hi; x=$((1+2)); echo $x > {tmp}/b.out; read y < {f}"],
+                                   ["-c", "cd /; pwd; ulimit -n; umask; trap 'echo t' EXIT; (echo sub); wait"],
+                                   ["--norc", "-c", "for i in 1 2; do echo $i; done | cat > /dev/null"]]),
+        "mawk": ("/usr/bin/mawk", [["{ s += NF } END { print s }", f], ["/line 1/ { print $2 }", f]]),
+        "ps": ("/usr/bin/ps", [["aux"], ["-ef"], ["-o", "pid,user,comm", "-p", "1"]]),
+        "ip": ("/usr/sbin/ip", [["addr"], ["route"], ["-j", "link"]]),
+        "ss": ("/usr/bin/ss", [["-tan"], ["-xl"]]),
+        "wget": ("/usr/bin/wget", [["-q", "-O", "-", "http://127.0.0.1:9/"], ["--version"]]),
+        "gpg": ("/usr/bin/gpg", [["--homedir", f"{tmp}/gnupg", "--batch", "--list-keys"],
+                                 ["--homedir", f"{tmp}/gnupg", "--print-md", "SHA256", f]]),
+        "less": ("/usr/bin/less", [["-F", f], [f]]),
+        "file": ("/usr/bin/file", [[f], ["-i", "/usr/bin/ls"], ["-z", f]]),
+        "make": ("/usr/bin/make", [["-C", tmp, "-n"], ["-C", tmp, "-f", "Makefile", "out.txt"]]),
+        "zstd": ("/usr/bin/zstd", [["-qf", f], ["-qdc", f + ".zst"], ["-T2", "-qf", "-o", f"{tmp}/t.zst", f]]),
+        "bzip2": ("/usr/bin/bzip2", [["-kf", f], ["-tv", f + ".bz2"]]),
+        "stat": ("/usr/bin/stat", [[f], ["-f", "/"], ["-c", "%U %G", f"{tmp}/d/x"]]),
+        "id": ("/usr/bin/id", [[], ["4242"], ["-Gn", "root"]]),
+        "getent": ("/usr/bin/getent", [["passwd", "root"], ["passwd", "4242"], ["group", "0"],
+                                       ["hosts", "localhost"], ["services", "ssh"]]),
+        "du": ("/usr/bin/du", [["-sh", tmp], ["-a", tmp]]),
+        "df": ("/usr/bin/df", [[], ["-h", "/"]]),
+        "xargs": ("/usr/bin/xargs", [["-a", f"{tmp}/copy.txt", "echo"]]),
         # static programs: the reachable set, not every site in the file
         "busybox": (os.environ.get("SYSSCAN_BUSYBOX", "/bin/busybox"),
                     [["sh", "-c", "echo hi; ls / >/dev/null; cat " + f + " | wc -l"], ["ls", "-l", tmp],
@@ -107,6 +131,8 @@ def prepare(tmp: str) -> None:
     Path(tmp, "copy.txt").write_text("a copy\n")
     Path(tmp, "in.json").write_text('{"a": [1, 2, 3]}')
     Path(tmp, "x.go").write_text("package main\nfunc main(){println( 1)}\n")
+    Path(tmp, "Makefile").write_text("all: out.txt\nout.txt: input.txt\n\tcp input.txt out.txt\n")
+    os.makedirs(f"{tmp}/gnupg", mode=0o700, exist_ok=True)
     os.makedirs(f"{tmp}/d", exist_ok=True)
     Path(tmp, "d", "x").write_text("x")
     if os.geteuid() == 0:  # an owner no /etc/passwd names (a systemd DynamicUser's files, a container's)

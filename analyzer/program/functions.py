@@ -5,8 +5,7 @@ from __future__ import annotations
 import bisect
 import struct
 
-import capstone
-
+from ..elf.decode import decoder
 from .model import Function
 
 
@@ -53,7 +52,7 @@ class FunctionFinder:
         code = lb.memory.read(f.start, addr - f.start + 1)
         if not code:
             return None
-        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+        md = decoder(lb.bits)
         after_end = False
         best = None
         for a, sz, m, _op in md.disasm_lite(code + b"\x90" * 15, f.start):
@@ -80,7 +79,7 @@ def discover_starts(memory, exec_ranges, bits: int) -> set[int]:
     """Function starts by disassembly: a linear sweep of the executable ranges marks instruction boundaries;
     `call rel32` targets on boundaries and code addresses stored as aligned words in data (function pointer
     tables) that fall on boundaries are starts."""
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if bits == 64 else capstone.CS_MODE_32)
+    md = decoder(bits)
     boundary: dict[int, bytearray] = {}
     calls: list[int] = []
     for rng in exec_ranges:

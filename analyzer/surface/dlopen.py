@@ -1,9 +1,10 @@
 """Objects loaded after start: dlopen of a constant name, and the libraries glibc loads by itself (libcloads).
 
 Each is found as the loader would find it (its search order, from the object that loads it), with what it needs;
-its exports are roots, since what loaded it reaches them through dlsym. glibc's own loads are followed only once
-the function that makes them is reachable, so the caller walks, asks `follow_libc`, and walks again while it adds
-objects.
+its exports are roots, since what loaded it reaches them through dlsym (for glibc's own loads, only the names
+glibc looks up). A library loaded already is the handle dlopen returns: the same roots. glibc's own loads are
+followed only once the function that makes them is reachable, so the caller walks, asks `follow_libc`, and walks
+again while it adds objects.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from .. import model
 from ..budget import BudgetExceeded
+from ..elf.decode import decoder
 from ..program.libraries import in_root
 from . import libcloads
 from .closure import LoadedObject, find
@@ -57,10 +59,18 @@ class Opener:
         self.summaries.append(s)
         return len(self.summaries) - 1
 
-    def open(self, lib: str, i: int, addr: int, why: str, missing: str | None = None) -> bool:
-        """Load `lib` as object i's dlopen at addr would, with what it needs; its exports become roots (`why`).
-        Not found: an open end, or the note `missing` when not finding it is harmless (glibc skips it)."""
-        if lib in self.sonames or self.opened >= MAX_DLOPEN:
+    def open(self, lib: str, i: int, addr: int, why: str, missing: str | None = None,
+             looks_up: Callable[[str], bool] | None = None) -> bool:
+        """Load `lib` as object i's dlopen at addr would, with what it needs; its exports become roots (`why`),
+        or only those `looks_up` accepts when the loader asks dlsym for known names (glibc's own loads). Not found:
+        an open end, or the note `missing` when not finding it is harmless (glibc skips it). A library loaded
+        already (needed, or opened before) is the handle dlopen returns: what is looked up in it is a root too."""
+        if lib in self.sonames:
+            j = self._loaded(lib)
+            if j is not None:
+                self._roots(j, lib, why, looks_up)
+            return False
+        if self.opened >= MAX_DLOPEN:
             return False
         requester = self.objects[i]
         path = find(lib, requester, [], self.sysroot, self.cache, requester.lb.bits)
@@ -78,7 +88,7 @@ class Opener:
         j = self._add(path, lib, "dlopen", requester, addr)
         if j is None:
             return False
-        self.extra += [((j, a), f"exported by {lib}, {why}") for _n, a in sorted(self.summaries[j].exports.items())]
+        self._roots(j, lib, why, looks_up)
         queue = [j]
         while queue:  # what the dlopen'ed library needs, breadth first
             k = queue.pop(0)
@@ -98,6 +108,21 @@ class Opener:
                 if n is not None:
                     queue.append(n)
         return True
+
+    def _loaded(self, lib: str) -> int | None:
+        """The object a dlopen of `lib` finds loaded already (by soname or the name it was asked for)."""
+        for j, o in enumerate(self.objects):
+            if lib in (o.lb.soname, os.path.basename(o.name)):
+                return j
+        return None
+
+    def _roots(self, j: int, lib: str, why: str, looks_up: Callable[[str], bool] | None) -> None:
+        seen = {n for n, _w in self.extra}
+        for n, a in sorted(self.summaries[j].exports.items()):
+            if (j, a) not in seen and (looks_up is None or looks_up(n.split("@", 1)[0])):
+                seen.add((j, a))
+                self.extra.append(((j, a), f"exported by {lib}, {why}" if looks_up is None else
+                                   f"{n.split('@', 1)[0]} in {lib}, looked up by {why}"))
 
     def follow_constants(self, start: int = 0) -> None:
         """dlopen of a constant name in the objects from `start` on, and in what those loads bring in."""
@@ -145,16 +170,16 @@ class Opener:
             for lib in load.names:
                 self.open(lib, i, a, f"{load.what} ({fn} in {obj})",
                           missing=f"{lib} is not installed: when {fn} loads it ({load.what}), the load "
-                          "fails and none of its code runs")
+                          "fails and none of its code runs", looks_up=load.symbols.__contains__)
         elif load.kind == "nss":
             services, source = libcloads.nss_services(self.sysroot)
             for svc, dbs in sorted(services.items()):
                 lib = libcloads.nss_soname(svc)
                 self.open(lib, i, a, f"{load.what} ({svc}: {', '.join(dbs)} in {source})",
                           missing=f"{source} names the NSS service {svc} ({', '.join(dbs)}): {lib} is not "
-                          "installed, so glibc skips it")
+                          "installed, so glibc skips it", looks_up=libcloads.nss_lookups(svc))
         elif load.kind == "gconv":
-            d, count = libcloads.gconv_modules(self.sysroot, self.objects[i].path)
+            d, count = libcloads.gconv_modules(self.sysroot, self.objects[i].lb.memory)
             where = f"{count} modules in {d}" if d else "the gconv directory is not known"
             self.out.open_ends.append(model.OpenEnd("dlopen", obj, f"{load.what}: which one depends on "
                                                     f"the character sets asked for at run time ({where}); "
@@ -164,12 +189,10 @@ class Opener:
 
 def _calls(lb, start: int, targets: set[int]) -> bool:
     """Does the function at `start` call or jump to one of `targets` (a direct branch, decoded from its start)?"""
-    import capstone
-
     f = lb.function_at(start)
     if f is None:
         return True  # no extent to decode: the graph's edge stands
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+    md = decoder(lb.bits)
     want = {hex(x) for x in targets}
     code = lb.memory.read(f.start, min(f.end - f.start, 1 << 16)) or b""
     return any(m in ("call", "jmp") and op in want for _a, _s, m, op in md.disasm_lite(code, f.start))

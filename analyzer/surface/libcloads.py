@@ -10,10 +10,13 @@ file in the root the program runs in:
   libnss_systemd.
 - iconv (`__gconv_find_shlib`, iconv/gconv_dl.c): a module named in gconv-modules, picked by the character sets
   asked for at run time (the locale's, a translation's): an open end, with the number of modules it can pick from.
-- unwinding (`__libc_unwind_link_get`, misc/unwind-link.c): libgcc_s.so.1, for thread cancellation and backtrace.
+- unwinding (`__libc_unwind_link_get`, misc/unwind-link.c): libgcc_s.so.1, for thread cancellation and backtrace;
+  i386's `__frame_state_for` too.
 - IDNA (`functions_allocate`, inet/idna.c): libidn2.so.0, for getaddrinfo/getnameinfo with AI_IDN/NI_IDN.
 
 Any other caller of glibc's internal dlopen that is reached is an open end: a load nobody modelled is said.
+The handle is local (RTLD_LOCAL): only what glibc looks up with dlsym in a loaded library is entered from outside
+it (`symbols`), besides its initialisers.
 """
 from __future__ import annotations
 
@@ -40,15 +43,23 @@ class LibcLoad:
     what: str  # what the load is for, in the report's words
     names: tuple[str, ...] = ()  # the constant library names it loads
     kind: str = "constant"  # "constant" | "nss" | "gconv"
+    symbols: frozenset[str] = frozenset()
+    """What it looks up in the library with dlsym (the handle is local: nothing else there is bound to), the names
+    in glibc's own strings; NSS looks up `_nss_<service>_*` (nss_lookups)"""
 
 
 LOADS = (
     LibcLoad("module_load", "glibc's NSS loads the services nsswitch.conf names", kind="nss"),
     LibcLoad("__gconv_find_shlib", "iconv loads the gconv module of a character set", kind="gconv"),
     LibcLoad("__libc_unwind_link_get", "glibc loads libgcc_s.so.1 to unwind (cancellation, backtrace)",
-             names=("libgcc_s.so.1",)),
+             names=("libgcc_s.so.1",),
+             symbols=frozenset({"_Unwind_Backtrace", "_Unwind_ForcedUnwind", "_Unwind_GetCFA", "_Unwind_GetIP",
+                                "_Unwind_Resume", "__gcc_personality_v0",
+                                "_Unwind_GetGR", "__frame_state_for"})),  # the last two: i386
+    LibcLoad("__frame_state_for", "i386 glibc's old unwinder interface loads libgcc_s.so.1",
+             names=("libgcc_s.so.1",), symbols=frozenset({"__frame_state_for"})),
     LibcLoad("functions_allocate", "glibc loads libidn2.so.0 for internationalised domain names",
-             names=("libidn2.so.0",)),
+             names=("libidn2.so.0",), symbols=frozenset({"idn2_lookup_ul", "idn2_to_unicode_lzlz"})),
 )
 BY_FUNCTION = {x.function: x for x in LOADS}
 
@@ -79,15 +90,19 @@ def nss_soname(service: str) -> str:
     return f"libnss_{service}.so{NSS_REVISION}"
 
 
-def gconv_modules(sysroot: str, libc_path: str) -> tuple[str | None, int]:
-    """The gconv directory libc.so.6 was built with (its own string) and how many modules its gconv-modules
-    configuration names there."""
-    try:
-        with open(libc_path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None, 0
-    m = re.search(rb"\x00(/[\x21-\x7e]*/gconv)\x00", data)
+def nss_lookups(service: str):
+    """Which exports of a service's module glibc may look up: `_nss_<service>_*` (module_load asks for every
+    function of its table at once, whatever database the lookup was for). Other exports are bound to nothing: the
+    module is loaded with a local scope."""
+    prefix = f"_nss_{service}_"
+    return lambda name: name.startswith(prefix)
+
+
+def gconv_modules(sysroot: str, memory) -> tuple[str | None, int]:
+    """The gconv directory libc.so.6 was built with (a string in its read-only data, read from the loaded image
+    `memory`) and how many modules its gconv-modules configuration names there."""
+    m = next((x for r in memory.regions if not (r.executable or r.writable)
+              for x in [re.search(rb"\x00(/[\x21-\x7e]*/gconv)\x00", r.data)] if x), None)
     if not m:
         return None, 0
     d = m.group(1).decode()

@@ -27,6 +27,7 @@ import struct
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
+from ..elf.decode import decoder
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
 
@@ -412,8 +413,6 @@ def _words32(lb, known: set[int], in_exec, in_data) -> list[tuple[int, int, str]
     nothing or by an 8-, 16- or 32-bit immediate); code decoded linearly from each function start, and where the
     decoder stops, every 4-byte window of the rest: a superset of what the instructions form, never less. None when
     the code forms more bases than MAX_GOT_BASES (the search would not be cheap; no compiler emits such code)."""
-    import capstone
-
     formed = _pc_relative(lb)
     writable = [(r.start, r.end) for r in lb.memory.regions if r.writable and not r.executable]
     bases = sorted((v for v in formed if any(a <= v < b for a, b in writable)), key=lambda v: (-len(formed[v]), v))
@@ -429,7 +428,7 @@ def _words32(lb, known: set[int], in_exec, in_data) -> list[tuple[int, int, str]
     offsets = bases + ([0] if lb.elf_type == "executable" else [])
     if not offsets:
         return out
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_32)
+    md = decoder(32)
     unpack = struct.unpack_from
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
@@ -484,9 +483,7 @@ REX = frozenset(range(0x40, 0x50))
 def _decoder(lb):
     """`decode(f)`: (instruction starts, their ends, decoded up to) of function f decoded linearly from its start
     (to where Capstone stops), once per function."""
-    import capstone
-
-    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+    md = decoder(lb.bits)
     decoded: dict[int, tuple[list[int], list[int], int]] = {}
 
     def decode(f) -> tuple[list[int], list[int], int]:

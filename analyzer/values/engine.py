@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..budget import NEVER, BudgetExceeded, Deadline
+from ..elf.decode import decoder
 from .noreturn import NORETURN_NAMES
 
 if TYPE_CHECKING:  # Capstone and the data-flow engine are imported on first use
@@ -26,9 +27,7 @@ class ValueEngine:
         self._big_work = 0  # instructions decoded for functions too big to solve whole (BIG_WORK)
         self._expected: dict[tuple[int, int], list[int]] = {}  # function -> the sites that will be asked about
         self.incomplete: list[str] = []
-        import capstone
-
-        self._md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if lb.bits == 64 else capstone.CS_MODE_32)
+        self._md = decoder(lb.bits)
 
     def expect(self, sites) -> None:
         """The sites that will be asked about (RawSite objects): a function too big to solve whole is then solved

@@ -15,6 +15,7 @@ import capstone
 from capstone import x86 as X
 
 from ..budget import NEVER, Deadline
+from ..elf.decode import decoder
 from ..elf.memory import Memory
 from .atoms import (
     TOO_MANY,
@@ -285,7 +286,7 @@ class FunctionDataflow:
             return lite
         end = min(self.end, region.end)
         code = self.memory.read(self.start, end - self.start) or b""
-        md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if self.bits == 64 else capstone.CS_MODE_32)
+        md = decoder(self.bits)
         addr, window = self.start, DECODE_WINDOW
         while addr < end:
             self.deadline.check(self.name)
