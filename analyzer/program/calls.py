@@ -284,5 +284,7 @@ def import_stubs(lb) -> dict[int, str]:
 
 
 def got_calls(lb) -> list[tuple[int, str]]:
-    """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name)."""
-    return [(rng.start + p, lb.imports[slot]) for rng, _data, p, slot in _through_got(lb, 0x15)]
+    """`call *slot(%rip)` straight through a GOT slot of an import (-fno-plt): (address, imported name). Such a
+    slot is bound at start (GLOB_DAT), not lazily: in 64-bit code every slot that names a symbol counts."""
+    slots = lb.imports if lb.bits == 32 else {**lb.got_symbols, **lb.imports}
+    return [(rng.start + p, slots[slot]) for rng, _data, p, slot in _through_got(lb, 0x15, slots)]

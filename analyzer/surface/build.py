@@ -18,11 +18,11 @@ from ..program.libraries import in_root
 from ..syscalls import load_table
 from ..syscalls.abi import name_syscall, native_abi
 from .closure import LoadedObject, closure
-from .dlopen import Opener
+from .dlopen import Opener, unread_calls
 from ..syscalls.filters import FILTERED_ARGS
 from .gates import GATES, glibc, named
 from .reach import Node, walk
-from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, ObjectSummary, summarize_object
+from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, STRING_ARG, ObjectSummary, summarize_object
 
 EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
 MAX_SITES_PER_OBJECT = 20000
@@ -31,10 +31,10 @@ MAX_SITES_PER_OBJECT = 20000
 @dataclass
 class Facts:
     """What the value engine of one object knows that its summary needs: exported wrappers' number registers and
-    the constant names passed to dlopen."""
+    the constant names passed to dlopen and dlsym."""
 
     params: dict[int, str] = field(default_factory=dict)
-    loader_args: dict[int, str | None] = field(default_factory=dict)
+    loader_args: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # call -> (callee, name or None)
     arg_params: dict[int, dict[int, str]] = field(default_factory=dict)  # site -> {arg index: entry register}
     arg_calls: dict[int, dict[str, list[int] | None]] = field(default_factory=dict)  # call -> {register: values}
     local_arg_calls: dict[int, tuple[int, dict[str, list[int] | None]]] = field(default_factory=dict)
@@ -151,27 +151,27 @@ def _wrapper_params(lb, engine, sites) -> dict[int, str]:
     return out
 
 
-def _loader_args(lb, engine) -> dict[int, str | None]:
-    """dlopen/dlmopen call -> the library name passed when it is one constant string, else None."""
-    from ..program.calls import import_stubs
+def _loader_args(lb, engine) -> dict[int, tuple[str, str | None]]:
+    """dlopen/dlmopen/dlsym/dlvsym call (through its PLT stub or its GOT slot) -> (callee, the library or symbol
+    name passed when it is one constant string, else None)."""
+    from ..program.calls import got_calls, import_stubs
     from ..values.atoms import EntryReg
     from ..values.interproc import value_at_call
-    from ..values.wrappers import Interproc
+    from ..values.wrappers import Interproc, import_calls
 
-    stubs = {a: n for a, n in import_stubs(lb).items() if n in LOADER_CALLS}
-    if not stubs or lb.bits != 64:
+    imported = set(import_stubs(lb).values()) | {n for _a, n in got_calls(lb)}
+    if lb.bits != 64 or not imported.intersection(STRING_ARG):
         return {}
     if engine.interproc is None:
         engine.interproc = Interproc(lb, engine)
     ip = engine.interproc
     mask = (1 << lb.bits) - 1
-    out: dict[int, str | None] = {}
-    for stub, name in sorted(stubs.items()):
-        reg = "rsi" if name == "dlmopen" else "rdi"
-        for cs in ip.index.callers(stub):
-            s = ip.resolve_value(cs.function_start, cs.function, value_at_call(cs, EntryReg(reg), lb.bits), mask, 3)
-            names = [lb.memory.read_cstring(c) for c in s.constants]
-            out[cs.address] = names[0] if s.status == "resolved" and len(names) == 1 and names[0] else None
+    out: dict[int, tuple[str, str | None]] = {}
+    for cs, callee in sorted(import_calls(lb, ip, set(STRING_ARG)), key=lambda c: c[0].address):
+        v = value_at_call(cs, EntryReg(STRING_ARG[callee]), lb.bits)
+        s = ip.resolve_value(cs.function_start, cs.function, v, mask, 3)
+        names = [lb.memory.read_cstring(c) for c in s.constants]
+        out[cs.address] = (callee, names[0] if s.status == "resolved" and len(names) == 1 and names[0] else None)
     return out
 
 
@@ -278,7 +278,6 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
         extra += [((0, a), "exported") for _n, a in sorted(summaries[0].exports.items())]
     opener = Opener(summaries, objects, extra, out, sysroot,
                     lambda x: object_summary(x, deadline, use_cache=use_cache), load_obj)
-    opener.follow_constants()
     for name, requester in cl.missing:
         out.open_ends.append(model.OpenEnd("missing-library", _name(requester),
                                            f"{name} (needed by {requester}) was not found: its syscalls are missing"))
@@ -294,9 +293,9 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
             return f"data at {~a:#x} ({names[i]})"
         return f"{summaries[i].names.get(a) or f'sub_{a:x}'} ({names[i]})"
 
-    while True:  # glibc's own loads are followed once what makes them is reached: then walk again
+    while True:  # a load is followed once what makes it is reached: then walk again
         r = walk(summaries, extra, entered=entered, opened=opened)
-        if not opener.follow_libc(r, label):
+        if not opener.follow(r, label):
             break
         names[:] = [_name(o.path) for o in objects]
     held_sites = _held_sites(r, summaries)  # (object, node) -> {syscall name: gate name}
@@ -375,10 +374,17 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
                                                    s.names.get(w.node), r.path(node, label)))
         for addr, node_a, callee, lib in s.loader_calls:
             node = (i, node_a)
-            if node in r.parent and lib is None:
+            if node in r.parent and lib is None and callee in LOADER_CALLS:
                 out.open_ends.append(model.OpenEnd("dlopen", names[i], f"{callee}() of a name not known statically: "
                                                    "what it loads is not in the surface", addr,
                                                    s.names.get(node_a), r.path(node, label)))
+        for node_a, callee in unread_calls(s, objects[i].lb, LOADER_CALLS):  # its name argument not read: said too
+            if (i, node_a) in r.parent:
+                why = ("32-bit code: its argument is not read" if s.bits == 32 else
+                       "called through its GOT slot or its address taken: its argument is not read")
+                out.open_ends.append(model.OpenEnd("dlopen", names[i], f"{callee}() ({why}): what it loads is not in "
+                                                   "the surface", node_a, s.names.get(node_a),
+                                                   r.path((i, node_a), label)))
         if any((i, a) in r.parent for a in s.names):
             abi = "x86_64" if s.bits == 64 else "i386"
             for fn, call in sorted(s.vdso.items()):

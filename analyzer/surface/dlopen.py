@@ -2,9 +2,9 @@
 
 Each is found as the loader would find it (its search order, from the object that loads it), with what it needs;
 its exports are roots, since what loaded it reaches them through dlsym (for glibc's own loads, only the names
-glibc looks up). A library loaded already is the handle dlopen returns: the same roots. glibc's own loads are
-followed only once the function that makes them is reachable, so the caller walks, asks `follow_libc`, and walks
-again while it adds objects.
+glibc looks up). A library loaded already is the handle dlopen returns: the same roots. A load is followed only
+once the function that makes it is reachable (libselinux's dlopen of libsepol is in policy loading, which `ls`
+never reaches), so the caller walks, asks `follow`, and walks again while it adds objects or roots.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from . import libcloads
 from .closure import LoadedObject, find
 from .gates import glibc, named
 from .ldcache import read
-from .reach import Node, Reach
-from .summary import ObjectSummary
+from .reach import Node, Reach, chunk_node
+from .summary import LOADER_CALLS, LOOKUP_CALLS, ObjectSummary
 
 MAX_DLOPEN = 64
 
@@ -41,6 +41,10 @@ class Opener:
         self.sonames = {o.lb.soname for o in objects if o.lb.soname} | {os.path.basename(o.name) for o in objects}
         self.opened = 0
         self.libc_seen: set[Node] = set()  # glibc functions whose loads are followed already
+        self.dlopen_seen: set[tuple[int, int]] = set()  # (object, call address): constant dlopens followed already
+        self.lookups: set[str] = set()  # the constant names reached dlsym calls look up
+        self.any_lookup = False  # a reached dlsym call whose name is not known: anything can be looked up
+        self.plugins: dict[int, str] = {}  # object a constant dlopen loads (or finds loaded) -> why
         self._dl: dict[int, set[int]] = {}  # object -> the starts of glibc's internal dlopen in it (none: not glibc)
 
     def _add(self, path: str, name: str, kind: str, requester: LoadedObject, addr: int) -> int | None:
@@ -61,14 +65,15 @@ class Opener:
 
     def open(self, lib: str, i: int, addr: int, why: str, missing: str | None = None,
              looks_up: Callable[[str], bool] | None = None) -> bool:
-        """Load `lib` as object i's dlopen at addr would, with what it needs; its exports become roots (`why`),
-        or only those `looks_up` accepts when the loader asks dlsym for known names (glibc's own loads). Not found:
+        """Load `lib` as object i's dlopen at addr would, with what it needs. Its exports that `looks_up` accepts
+        become roots (`why`): glibc's own loads look up fixed names; None: a program's dlopen, whose library is
+        entered through the names its dlsym calls look up (`lookups`, anything when one is not known). Not found:
         an open end, or the note `missing` when not finding it is harmless (glibc skips it). A library loaded
         already (needed, or opened before) is the handle dlopen returns: what is looked up in it is a root too."""
         if lib in self.sonames:
             j = self._loaded(lib)
             if j is not None:
-                self._roots(j, lib, why, looks_up)
+                self._enter(j, lib, why, looks_up)
             return False
         if self.opened >= MAX_DLOPEN:
             return False
@@ -88,7 +93,7 @@ class Opener:
         j = self._add(path, lib, "dlopen", requester, addr)
         if j is None:
             return False
-        self._roots(j, lib, why, looks_up)
+        self._enter(j, lib, why, looks_up)
         queue = [j]
         while queue:  # what the dlopen'ed library needs, breadth first
             k = queue.pop(0)
@@ -116,31 +121,56 @@ class Opener:
                 return j
         return None
 
-    def _roots(self, j: int, lib: str, why: str, looks_up: Callable[[str], bool] | None) -> None:
+    def _enter(self, j: int, lib: str, why: str, looks_up: Callable[[str], bool] | None) -> None:
+        if looks_up is None:  # a program's own dlopen: entered again as its dlsym calls are reached (follow)
+            self.plugins.setdefault(j, f"exported by {lib}, {why}")
+            self._roots(j, self._looked_up, lambda _n: self.plugins[j])
+        else:
+            self._roots(j, looks_up, lambda n: f"{n} in {lib}, looked up by {why}")
+
+    def _looked_up(self, name: str) -> bool:
+        return self.any_lookup or name in self.lookups
+
+    def _roots(self, j: int, looks_up: Callable[[str], bool], why: Callable[[str], str]) -> None:
+        """Object j's exports that `looks_up` accepts, functions and data (a table of function pointers dlsym
+        hands out), as roots."""
         seen = {n for n, _w in self.extra}
-        for n, a in sorted(self.summaries[j].exports.items()):
-            if (j, a) not in seen and (looks_up is None or looks_up(n.split("@", 1)[0])):
-                seen.add((j, a))
-                self.extra.append(((j, a), f"exported by {lib}, {why}" if looks_up is None else
-                                   f"{n.split('@', 1)[0]} in {lib}, looked up by {why}"))
+        s = self.summaries[j]
+        for n, node in [*[(n, (j, a)) for n, a in sorted(s.exports.items())],
+                        *[(n, chunk_node(j, c)) for n, c in sorted(s.data_exports.items())]]:
+            plain = n.split("@", 1)[0]
+            if node not in seen and looks_up(plain):
+                seen.add(node)
+                self.extra.append((node, why(plain)))
 
-    def follow_constants(self, start: int = 0) -> None:
-        """dlopen of a constant name in the objects from `start` on, and in what those loads bring in."""
-        todo = [(i, addr, lib) for i in range(start, len(self.summaries))
-                for addr, _n, _c, lib in self.summaries[i].loader_calls if lib]
-        while todo and self.opened < MAX_DLOPEN:
-            i, addr, lib = todo.pop(0)
-            n = len(self.summaries)
-            if self.open(lib, i, addr, f"dlopen'ed at {addr:#x} in {short(self.objects[i].path)}"):
-                todo += [(k, a2, l2) for k in range(n, len(self.summaries))
-                         for a2, _n, _c, l2 in self.summaries[k].loader_calls if l2]
+    def _note_lookups(self, r: Reach) -> None:
+        """The names reached dlsym/dlvsym calls look up (any name once one is not known or not read)."""
+        for i, s in enumerate(self.summaries):
+            for _addr, node, callee, name in s.loader_calls:
+                if callee in LOOKUP_CALLS and (i, node) in r.parent:
+                    if name is None:
+                        self.any_lookup = True
+                    else:
+                        self.lookups.add(name)
+            if not self.any_lookup and any((i, node) in r.parent
+                                           for node, _c in unread_calls(s, self.objects[i].lb, LOOKUP_CALLS)):
+                self.any_lookup = True
 
-    def follow_libc(self, r: Reach, label: Callable[[Node], str]) -> bool:
-        """glibc's own loads (libcloads) made by the functions `r` reaches; True when objects were added (walk
-        again). `label` names a node in the paths of open ends."""
-        n = len(self.summaries)
+    def follow(self, r: Reach, label: Callable[[Node], str]) -> bool:
+        """The loads made by the functions `r` reaches — dlopen of a constant name, and glibc's own (libcloads) —
+        each followed once; True when objects or roots were added (walk again). A dlopen in code no path reaches
+        loads nothing. `label` names a node in the paths of open ends."""
+        n, roots = len(self.summaries), len(self.extra)
+        self._note_lookups(r)
+        for j in list(self.plugins):
+            self._roots(j, self._looked_up, lambda _n, j=j: self.plugins[j])
         for i in range(n):
             s = self.summaries[i]
+            for addr, node, callee, lib in s.loader_calls:
+                if lib and callee in LOADER_CALLS and (i, node) in r.parent and (i, addr) not in self.dlopen_seen \
+                        and self.opened < MAX_DLOPEN:
+                    self.dlopen_seen.add((i, addr))
+                    self.open(lib, i, addr, f"dlopen'ed at {addr:#x} in {short(self.objects[i].path)}")
             if i not in self._dl:  # once per object: objects only ever join the end of the list
                 by_name = named(s.names, s.exports)
                 dl = {a for x in libcloads.DLOPEN for a in by_name.get(x, ())}
@@ -153,9 +183,7 @@ class Opener:
                     continue
                 self.libc_seen.add((i, a))
                 self._libc_load(i, a, s.names.get(a), r.path((i, a), label))
-        if len(self.summaries) > n:
-            self.follow_constants(n)
-        return len(self.summaries) > n
+        return len(self.summaries) > n or len(self.extra) > roots
 
     def _libc_load(self, i: int, a: int, fn: str | None, path: list[str]) -> None:
         obj = short(self.objects[i].path)
@@ -185,6 +213,19 @@ class Opener:
                                                     f"the character sets asked for at run time ({where}); "
                                                     "what they load is not in the surface", a, fn,
                                                     path))
+
+
+def unread_calls(s: ObjectSummary, lb, callees: tuple[str, ...]) -> list[tuple[int, str]]:
+    """(node, callee) where a node calls one of `callees` (imports) in a way whose name argument was not read: the
+    address taken, or 32-bit code. PLT stubs are no call."""
+    read = {n for _a, n, c, _l in s.loader_calls if c in callees}
+    plt = [(x.start, x.end) for x in lb.exec_ranges if x.name.startswith(".plt")]
+    out = []
+    for node, used in sorted(s.calls_out.items()):
+        callee = next((c for c in callees if c in used), None)
+        if callee and node not in read and not any(a <= node < b for a, b in plt):
+            out.append((node, callee))
+    return out
 
 
 def _calls(lb, start: int, targets: set[int]) -> bool:

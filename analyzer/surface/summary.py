@@ -31,7 +31,7 @@ from ..elf.decode import decoder
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
 
-FORMAT = 8
+FORMAT = 9
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -51,6 +51,8 @@ VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-
     "__vdso_getrandom": ("getrandom", "__getrandom", "arc4random", "arc4random_buf", "arc4random_uniform"),
 }
 LOADER_CALLS = ("dlopen", "dlmopen")
+LOOKUP_CALLS = ("dlsym", "dlvsym")  # what a program finds in what it loads: by name
+STRING_ARG = {"dlopen": "rdi", "dlmopen": "rsi", "dlsym": "rsi", "dlvsym": "rsi"}  # where the name is passed
 ARG_CALLEES = ("socket", "__socket", "socketpair", "ioctl", "__ioctl", "prctl", "__prctl", "personality",
                "arch_prctl", "__arch_prctl", "clone", "__clone")
 """Imported functions whose argument values are read at every call (a library's function that passes its own
@@ -102,7 +104,8 @@ class ObjectSummary:
     sites: list[SiteFact] = field(default_factory=list)
     wrapper_calls: list[WrapperCallFact] = field(default_factory=list)
     loader_calls: list[tuple[int, int, str, str | None]] = field(default_factory=list)
-    """(call address, node, callee, constant library name or None) of each dlopen-like call."""
+    """(call address, node, callee, the constant name passed or None) of each call to LOADER_CALLS (a library
+    name) and LOOKUP_CALLS (a symbol name)."""
     vdso: dict[str, str] = field(default_factory=dict)  # vDSO function looked up by name -> fallback syscall
     arg_calls: list = field(default_factory=list)
     """[call address, node, callee, [[register, values or None], ...] or None] for every call to (or address taken
@@ -146,12 +149,13 @@ class ObjectSummary:
         return s
 
 
-def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, str | None],
+def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: dict[int, tuple[str, str | None]],
                      arg_params: dict | None = None, arg_calls: dict | None = None,
                      local_arg_calls: dict | None = None) -> ObjectSummary:
     """The summary of one object from its program model `lb` and its site report (`report.sites`,
     `report.wrapper_calls`); `wrapper_params`: exported function start -> the register it takes a number in;
-    `loader_args`: dlopen call address -> the constant name passed (None: computed); `arg_params`: site address ->
+    `loader_args`: dlopen/dlsym call address -> (callee, the constant name passed or None: computed);
+    `arg_params`: site address ->
     {argument index: entry register}; `arg_calls`: call address -> {register: values or None} at ARG_CALLEES calls;
     `local_arg_calls`: call address -> (callee, {register: values or None}) for callees here that pass a parameter
     on (every transfer to such a callee is then recorded, read or not, as callee "@<hex start>").
@@ -316,10 +320,10 @@ def summarize_object(lb, report, wrapper_params: dict[int, str], loader_args: di
             continue
         s.wrapper_calls.append(WrapperCallFact(w.call_site, node, w.callee, sorted(w.number.values),
                                                w.number.status, list(w.number.reasons[:MAX_OPEN_REASONS])))
-    for addr, name in sorted(loader_args.items()):
+    for addr, (callee, name) in sorted(loader_args.items()):
         node = node_of(addr)
         if node is not None:
-            s.loader_calls.append((addr, node, "dlopen", name))
+            s.loader_calls.append((addr, node, callee, name))
     for name, call in VDSO_FALLBACKS.items():
         if any(name.encode() + b"\0" in r.data for r in lb.memory.regions if not r.executable):
             s.vdso[name] = call

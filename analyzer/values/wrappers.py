@@ -361,6 +361,25 @@ def library_wrappers(path: str) -> LibraryWrappers:
     return lw
 
 
+def import_calls(lb, ip, names: set[str], incomplete: list[str] | None = None) -> list[tuple]:
+    """(CallSite, name) of every call to the imported functions `names`: through their PLT stubs, and straight
+    through their GOT slots (-fno-plt builds: no stub to find callers of)."""
+    calls: list[tuple] = []
+    for stub, name in sorted(import_stubs(lb).items()):
+        if name in names:
+            calls.extend((cs, name) for cs in ip.index.callers(stub))
+            if incomplete is not None:
+                incomplete.extend(f"calls to {name}(): {why}" for why in ip.index.failures.get(stub, ()))
+    for at, name in got_calls(lb):
+        if name in names:
+            f = ip.index.finder.function_for(at)
+            got = ip.index._confirm(f, at, "call", 6) if f is not None else None
+            if got is not None:
+                fd, state = got
+                calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
+    return calls
+
+
 def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     """Calls from this file to an imported function that is a syscall wrapper in the library that provides it
     (libc's `syscall(SYS_gettid)` from a dynamic binary): the number at each call, resolved like a wrapper site's
@@ -390,18 +409,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     if engine.interproc is None:
         engine.interproc = Interproc(lb, engine)
     ip = engine.interproc
-    calls: list[tuple] = []
-    for stub, name in sorted(stubs.items()):
-        if name in found:
-            calls.extend((cs, name) for cs in ip.index.callers(stub))
-            incomplete.extend(f"calls to {name}(): {why}" for why in ip.index.failures.get(stub, ()))
-    for at, name in direct:
-        if name in found:
-            f = ip.index.finder.function_for(at)
-            got = ip.index._confirm(f, at, "call", 6) if f is not None else None
-            if got is not None:
-                fd, state = got
-                calls.append((CallSite(at, "call", f.start, f.end, f.name, fd, state), name))
+    calls = import_calls(lb, ip, set(found), incomplete)
     out = []
     mask = (1 << lb.bits) - 1
     abi = native_abi(lb.bits).name
