@@ -38,8 +38,8 @@ int main(int argc, char **argv) {
 """
 
 
-def _build(tmp_path, needed: bool, *flags: str, src: str = PROGRAM) -> str:
-    (tmp_path / "libsyncer.c").write_text(LIBRARY)
+def _build(tmp_path, needed: bool, *flags: str, src: str = PROGRAM, lib: str = LIBRARY) -> str:
+    (tmp_path / "libsyncer.c").write_text(lib)
     (tmp_path / "prog.c").write_text(src)
     subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "libsyncer.so"),
                     str(tmp_path / "libsyncer.c")], check=True)
@@ -116,13 +116,7 @@ int main(void) {
 
 def test_a_table_of_functions_looked_up_by_name_is_entered(tmp_path):
     # syncer_sync is static: only the exported data object syncer_ops, handed out by dlsym, leads to it
-    (tmp_path / "libsyncer.c").write_text(OPS_LIBRARY)
-    (tmp_path / "prog.c").write_text(OPS_PROGRAM)
-    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "libsyncer.so"),
-                    str(tmp_path / "libsyncer.c")], check=True)
-    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / "prog"), str(tmp_path / "prog.c"), "-Wl,-rpath,$ORIGIN",
-                    "-ldl"], check=True)
-    prog = str(tmp_path / "prog")
+    prog = _build(tmp_path, False, src=OPS_PROGRAM, lib=OPS_LIBRARY)
     seen = surface_recall.trace(prog, [], str(tmp_path))
     assert "sync" in seen
     s = scan_file(prog).surface
