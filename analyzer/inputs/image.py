@@ -40,8 +40,9 @@ from ..errors import BadImage
 ELF_MAGIC = b"\x7fELF"
 FORMAT = 3  # of the layer records and roots in the store (3: nsswitch.conf kept)
 CONFIG_FILES = ("etc/ld.so.cache", "etc/nsswitch.conf", "etc/os-release", "usr/lib/os-release")
+"""Regular files kept besides the ELF files: the loader's cache (library search), NSS's services and the OS's
+name."""
 RESULT_CONFIG = ("etc/ld.so.cache", "etc/nsswitch.conf")  # read by the surface: the loader's cache, NSS's services
-"""Regular files kept besides the ELF files: the loader's cache (library search) and the OS's name."""
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
 PLATFORMS = ("linux/amd64", "linux/386")  # what sysscan analyses; an index's other platforms are left out
 _DIGEST = re.compile(r"^(sha256|sha512):([0-9a-f]{64}|[0-9a-f]{128})$")

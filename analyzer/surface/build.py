@@ -154,20 +154,21 @@ def _wrapper_params(lb, engine, sites) -> dict[int, str]:
 def _loader_args(lb, engine) -> dict[int, tuple[str, str | None]]:
     """dlopen/dlmopen/dlsym/dlvsym call (through its PLT stub or its GOT slot) -> (callee, the library or symbol
     name passed when it is one constant string, else None)."""
-    from ..program.calls import got_calls, import_stubs
     from ..values.atoms import EntryReg
     from ..values.interproc import value_at_call
-    from ..values.wrappers import Interproc, import_calls
+    from ..values.wrappers import Interproc, import_calls, import_targets
 
-    imported = set(import_stubs(lb).values()) | {n for _a, n in got_calls(lb)}
-    if lb.bits != 64 or not imported.intersection(STRING_ARG):
+    if lb.bits != 64:
+        return {}
+    targets = stubs, direct = import_targets(lb)
+    if not ({*stubs.values(), *(n for _a, n in direct)} & STRING_ARG.keys()):
         return {}
     if engine.interproc is None:
         engine.interproc = Interproc(lb, engine)
     ip = engine.interproc
     mask = (1 << lb.bits) - 1
     out: dict[int, tuple[str, str | None]] = {}
-    for cs, callee in sorted(import_calls(lb, ip, set(STRING_ARG)), key=lambda c: c[0].address):
+    for cs, callee in sorted(import_calls(lb, ip, set(STRING_ARG), targets), key=lambda c: c[0].address):
         v = value_at_call(cs, EntryReg(STRING_ARG[callee]), lb.bits)
         s = ip.resolve_value(cs.function_start, cs.function, v, mask, 3)
         names = [lb.memory.read_cstring(c) for c in s.constants]

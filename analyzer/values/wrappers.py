@@ -361,16 +361,24 @@ def library_wrappers(path: str) -> LibraryWrappers:
     return lw
 
 
-def import_calls(lb, ip, names: set[str], incomplete: list[str] | None = None) -> list[tuple]:
+def import_targets(lb) -> tuple[dict[int, str], list[tuple[int, str]]]:
+    """The imports' PLT stubs (address -> name) and the calls straight through their GOT slots: found once per file
+    (each is a search of its code), then handed to import_calls."""
+    return import_stubs(lb), got_calls(lb)
+
+
+def import_calls(lb, ip, names: set[str], targets: tuple[dict[int, str], list[tuple[int, str]]],
+                 incomplete: list[str] | None = None) -> list[tuple]:
     """(CallSite, name) of every call to the imported functions `names`: through their PLT stubs, and straight
-    through their GOT slots (-fno-plt builds: no stub to find callers of)."""
+    through their GOT slots (-fno-plt builds: no stub to find callers of). `targets`: import_targets(lb)."""
+    stubs, direct = targets
     calls: list[tuple] = []
-    for stub, name in sorted(import_stubs(lb).items()):
+    for stub, name in sorted(stubs.items()):
         if name in names:
             calls.extend((cs, name) for cs in ip.index.callers(stub))
             if incomplete is not None:
                 incomplete.extend(f"calls to {name}(): {why}" for why in ip.index.failures.get(stub, ()))
-    for at, name in got_calls(lb):
+    for at, name in direct:
         if name in names:
             f = ip.index.finder.function_for(at)
             got = ip.index._confirm(f, at, "call", 6) if f is not None else None
@@ -385,8 +393,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     (libc's `syscall(SYS_gettid)` from a dynamic binary): the number at each call, resolved like a wrapper site's
     (through this file's own wrappers too). The kernel entry is in the library, so these are not sites."""
 
-    stubs = import_stubs(lb)
-    direct = got_calls(lb)
+    targets = stubs, direct = import_targets(lb)
     wanted = sorted(set(stubs.values()) | {n for _, n in direct})
     if not wanted:
         return []
@@ -409,7 +416,7 @@ def library_wrapper_calls(lb, engine, incomplete: list[str]) -> list:
     if engine.interproc is None:
         engine.interproc = Interproc(lb, engine)
     ip = engine.interproc
-    calls = import_calls(lb, ip, set(found), incomplete)
+    calls = import_calls(lb, ip, set(found), targets, incomplete)
     out = []
     mask = (1 << lb.bits) - 1
     abi = native_abi(lb.bits).name
