@@ -52,7 +52,8 @@ def main() -> int:
     ap.add_argument("--json")
     a = ap.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, surface_recall.systemd_host() as served:
+        print(f"systemd's user database: {served or 'not served (lookups see the machine without systemd)'}")
         progs = surface_recall.workloads("/T")
         for name, (path, _runs) in sorted(progs.items()):
             if a.only and name not in a.only or not os.path.exists(path):

@@ -100,7 +100,7 @@ def faults(names: set[str]) -> list[list[str]]:
 
 def run(only: list[str] | None = None) -> list[Result]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="sysscan-faults-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sysscan-faults-") as tmp, surface_recall.systemd_host():
         surface_recall.prepare(tmp)
         for name, (path, runs) in surface_recall.workloads(tmp).items():
             if only and name not in only or not os.path.exists(path):
@@ -128,7 +128,9 @@ def main() -> int:
     ap.add_argument("--json")
     a = ap.parse_args()
     surface_recall.benchmark_setup("sysscan-faults-cache-")
-    results = run(a.only)
+    with surface_recall.systemd_host() as served:
+        print(f"systemd's user database: {served or 'not served (lookups see the machine without systemd)'}")
+        results = run(a.only)
     print(f"{'program':28} {'runs':>5} {'plain':>5} {'witnessed':>9} {'surface':>7} {'missed':>6} {'s':>6}  missing")
     for r in results:
         print(f"{r.name:28} {r.runs:5} {len(r.plain):5} {len(r.witnessed):9} {len(r.surface):7} {len(r.missing):6} "

@@ -11,10 +11,12 @@ on, the per-object cache in a private directory shared across programs, as on a 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -139,6 +141,48 @@ def prepare(tmp: str) -> None:
         os.chown(f"{tmp}/d/x", 4242, 4242)
 
 
+USERDBD = "/lib/systemd/systemd-userdbd"  # Debian's systemd-userdbd package
+USERDB = "/run/systemd/userdb/io.systemd.Multiplexer"
+
+
+@contextlib.contextmanager
+def systemd_host():
+    """User and group lookups as on a machine that runs systemd. For an owner /etc/passwd lacks, glibc goes on to
+    libnss_systemd, which asks systemd's user database over varlink (a socket, an sd-event loop: epoll, timerfd,
+    sendto, recvfrom); with nothing serving it, it finds no socket and gives up at once, and the runs see only that.
+    systemd-userdbd serves the same interface as systemd on a booted machine: it is started for the duration when
+    it is installed, as root, and not running yet. Yields what serves the lookups ("" when nothing does)."""
+    if _answers(USERDB):
+        yield f"{USERDB} (running already)"
+        return
+    if os.geteuid() != 0 or not os.path.exists(USERDBD):
+        yield ""
+        return
+    p = subprocess.Popen([USERDBD], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        for _ in range(100):
+            if _answers(USERDB) or p.poll() is not None:
+                break
+            time.sleep(0.05)
+        yield f"{USERDBD} ({USERDB})" if _answers(USERDB) else ""
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, 15)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=10)
+
+
+def _answers(path: str) -> bool:
+    """Is a server listening on the Unix socket at path (not a socket file left behind)?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+
+
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")
 EXEC_OK = re.compile(r"^(\d+)\s+(?:<\.\.\. execve resumed>.*|execve\(.*)\)\s+=\s+0\s*$")
 
@@ -214,7 +258,7 @@ def surface_of(path: str) -> tuple[set[str], float, list[str]]:
 def run(only: list[str] | None = None, extra: dict[str, tuple[str, list[list[str]]]] | None = None,
         skip: tuple[str, ...] = ()) -> list[Result]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="sysscan-recall-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sysscan-recall-") as tmp, systemd_host():
         prepare(tmp)
         progs = {**workloads(tmp), **(extra or {})}
         for name, (path, runs) in progs.items():
@@ -249,7 +293,9 @@ def main() -> int:
     if a.no_debug_files:
         DEBUG_DIRS = ()
     benchmark_setup("sysscan-recall-cache-")
-    results = run(a.only)
+    with systemd_host() as served:
+        print(f"systemd's user database: {served or 'not served (lookups see the machine without systemd)'}")
+        results = run(a.only)
     sizes = []
     print(f"{'program':12} {'runs':>4} {'seen':>5} {'surface':>7} {'missed':>6} {'s':>6}  missing")
     for r in results:

@@ -310,3 +310,53 @@ def test_a_programs_own_function_with_a_glibc_name_is_not_held(tmp_path):
     assert "sched_setaffinity" in seen, seen
     names, _notes = _surface(prog)
     assert seen <= names, seen - names
+
+
+PASSWD = '#include <pwd.h>\nint main(void) { return getpwnam("sysscan-nobody") != 0; }\n'
+HOSTS = """#include <netdb.h>
+#include <string.h>
+int main(void) {
+    struct addrinfo hints, *res;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    return getaddrinfo("sysscan-test.invalid", "80", &hints, &res) == 0;
+}
+"""
+PRIVATE = """#include <pwd.h>
+extern int __nss_database_get(int db, void *actions);
+int main(int argc, char **argv) {
+    void *actions = 0;
+    if (argc > 2) return __nss_database_get(argc, &actions);
+    return getpwnam("sysscan-nobody") != 0;
+}
+"""
+RESOLVER = ("sendmmsg", "getpeername")  # made only by the dns service's queries (send_dg, send_vc)
+
+
+def test_the_dns_service_runs_only_for_host_and_network_lookups(tmp_path, monkeypatch):
+    """A user lookup goes through NSS, but only a host or network lookup calls the built-in dns service: a
+    program that looks up a user has none of the resolver's own syscalls; one that calls getaddrinfo queries (strace:
+    sendmmsg, its A and AAAA queries at once) and has them."""
+    monkeypatch.setenv("RES_OPTIONS", "timeout:1 attempts:1")  # no answer from the machine's resolver: no wait
+    hosts = _build(tmp_path, "hosts", HOSTS)
+    seen = surface_recall.trace(hosts, [], str(tmp_path))
+    assert "sendmmsg" in seen, seen
+    names, notes = _surface(hosts)
+    assert seen <= names, seen - names
+    assert set(RESOLVER) <= names and _note(notes, "the dns service") is None
+
+    passwd = _build(tmp_path, "passwd", PASSWD)
+    seen = surface_recall.trace(passwd, [], str(tmp_path))
+    names, notes = _surface(passwd)
+    assert seen <= names, seen - names
+    assert not set(RESOLVER) & names, set(RESOLVER) & names
+    assert "module_load -> __nss_dns_functions" in _note(notes, "the dns service")
+
+
+def test_an_object_calling_glibcs_private_nss_interface_keeps_the_dns_service(tmp_path):
+    """An object that is not glibc and calls __nss_database_get can ask for any database: the gate opens."""
+    prog = _build(tmp_path, "private", PRIVATE)
+    names, notes = _surface(prog)
+    assert set(RESOLVER) <= names and _note(notes, "the dns service") is None
+    names, notes = _surface(_build(tmp_path, "passwd", PASSWD))
+    assert not set(RESOLVER) & names

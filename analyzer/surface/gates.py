@@ -8,8 +8,10 @@ a way of starting the process that the program at hand never has. Each gate hold
   state, while the callee stays reachable from elsewhere);
 - syscall sites of one function (`sites`: a syscall the function makes inline, in such a branch).
 
-A gate opens when a function among its `openers` is reached (a node of that name or export, in any object), or
-from the start when the program scanned is `program` (a soname prefix); one with neither holds dead code for good.
+A gate opens when a function among its `openers` is reached (a node of that name or export, in any object), when
+reached code of an object that is not glibc calls one of its `imports` (glibc's private interfaces, which another
+object can use to do what the openers do), or from the start when the program scanned is `program` (a soname
+prefix); one with none of these holds dead code for good.
 What stays held is said in the notes.
 
 Names are symbols: glibc's are local, so they are there only where the symbol table or the debug file is (without
@@ -26,6 +28,7 @@ class Gate:
     name: str
     why: str
     openers: frozenset[str] = frozenset()  # reaching any of these opens it
+    imports: frozenset[str] = frozenset()  # a call of one of these from an object that is not glibc opens it
     held: frozenset[str] = frozenset()  # functions entered only once the gate is open
     calls: frozenset[tuple[str, str]] = frozenset()  # (caller, callee): that call made only once it is open
     sites: frozenset[tuple[str, str]] = frozenset()  # (function, syscall name): that syscall made only once open
@@ -50,9 +53,19 @@ def _sites(function: str, *syscalls: str) -> frozenset[tuple[str, str]]:
     return frozenset((function, s) for s in syscalls)
 
 
-CHILD = "__spawni_child"  # posix_spawn's child, before it execs: its syscalls are the process's own
+CHILD = "__spawni_child"
+NSS_INTERNALS = frozenset({"__nss_database_get", "__nss_database_lookup2", "__nss_lookup_function", "__nss_lookup",
+                           "__nss_next2", "__nss_module_get_function", "__nss_module_load"})
+"""glibc's private NSS interfaces: an object that calls them can pick any database and look any function up"""  # posix_spawn's child, before it execs: its syscalls are the process's own
 
 GATES = (
+    Gate("the dns service",
+         "glibc's built-in dns service (the resolver's queries: sendmmsg, getpeername…) runs only for a lookup whose "
+         "function it defines — hosts and networks: gethostbyname, getaddrinfo, getnetbyname… — and module_load "
+         "sets its table up (__nss_dns_functions) only for such a lookup: nothing reachable looks up a host or a "
+         "network",
+         openers=_f("__nss_hosts_lookup2", "__nss_networks_lookup2", "getaddrinfo", "__nss_disable_nscd"),
+         imports=NSS_INTERNALS, calls=_calls("module_load", "__nss_dns_functions")),
     Gate("priority-protect mutexes",
          "glibc's priority-protect mutex code runs only for a mutex whose attribute was given "
          "PTHREAD_PRIO_PROTECT, and nothing reachable calls pthread_mutexattr_setprotocol",

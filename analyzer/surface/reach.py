@@ -100,9 +100,13 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
     held_by: dict[Node, Gate] = {}  # node -> the gate that holds it back
     held_call: dict[tuple[Node, Node], Gate] = {}  # (caller, callee) -> the gate that holds that call back
     opens: dict[Node, list[Gate]] = {}  # node -> the gates reaching it opens
+    opens_import = {n: [g for g in gates if n in g.imports] for g0 in gates for n in g0.imports}
+    not_glibc: set[int] = set()  # objects whose calls of a gate's `imports` open it
     for i, s in enumerate(summaries):
         by_name = named(s.names, s.exports)
         is_glibc = glibc(by_name)
+        if not is_glibc:
+            not_glibc.add(i)
         for g in gates:
             for name in g.openers:
                 for a in by_name.get(name, ()):
@@ -130,7 +134,10 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         if why:
             r.why[n] = why
         q.append(n)
-        for g in opens.get(n, ()):
+        open_gates(opens.get(n, ()))
+
+    def open_gates(gs) -> None:
+        for g in gs:
             if g.name not in opened:
                 opened.add(g.name)
                 for args in waiting.pop(g.name, []):
@@ -153,6 +160,8 @@ def walk(summaries: list[ObjectSummary], extra_roots: list[tuple[Node, str]] = (
         visit(n, None, why)
 
     def use(name: str, n: Node, s: ObjectSummary) -> None:
+        if name in opens_import and n[0] in not_glibc:
+            open_gates(opens_import[name])
         d = _lookup(scope, name, s)
         chunks = _lookup(dscope, name, s) or ()
         if d is None and not chunks:
