@@ -52,7 +52,7 @@ def main() -> int:
     ap.add_argument("--json")
     a = ap.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, surface_recall.systemd_host() as served:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp, surface_recall.systemd_host() as served:
         print(f"systemd's user database: {served or 'not served (lookups see the machine without systemd)'}")
         progs = surface_recall.workloads("/T")
         for name, (path, _runs) in sorted(progs.items()):
@@ -85,6 +85,8 @@ def main() -> int:
                 same = same and not denied
                 results.append({"argv": argv_f, "ok": bool(same), "rc": [f.returncode, j.returncode],
                                 "stderr": j.stderr[-300:].decode(errors="replace") if not same else ""})
+            for d in dirs:
+                surface_recall.stop_agents(d)
             allowed = prof.allowed()
             rows.append({
                 "program": name, "allowed": len(allowed),

@@ -100,8 +100,7 @@ def faults(names: set[str]) -> list[list[str]]:
 
 def run(only: list[str] | None = None) -> list[Result]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="sysscan-faults-") as tmp, surface_recall.systemd_host():
-        surface_recall.prepare(tmp)
+    with surface_recall.workdir("sysscan-faults-") as tmp, surface_recall.systemd_host():
         for name, (path, runs) in surface_recall.workloads(tmp).items():
             if only and name not in only or not os.path.exists(path):
                 continue

@@ -183,6 +183,24 @@ def _answers(path: str) -> bool:
             return False
 
 
+@contextlib.contextmanager
+def workdir(prefix: str):
+    """A prepared directory for the workloads, removed afterwards: gpg's workloads leave an agent running in its
+    gnupg directory, which is stopped first (it can put a socket back while the directory is being removed)."""
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as tmp:
+        prepare(tmp)
+        try:
+            yield tmp
+        finally:
+            stop_agents(tmp)
+
+
+def stop_agents(tmp: str) -> None:
+    if shutil.which("gpgconf"):
+        subprocess.run(["gpgconf", "--homedir", f"{tmp}/gnupg", "--kill", "all"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+
+
 LINE = re.compile(r"^(\d+)\s+(?:<\.\.\. (\w+) resumed>|(\w+)\()")
 EXEC_OK = re.compile(r"^(\d+)\s+(?:<\.\.\. execve resumed>.*|execve\(.*)\)\s+=\s+0\s*$")
 
@@ -258,8 +276,7 @@ def surface_of(path: str) -> tuple[set[str], float, list[str]]:
 def run(only: list[str] | None = None, extra: dict[str, tuple[str, list[list[str]]]] | None = None,
         skip: tuple[str, ...] = ()) -> list[Result]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="sysscan-recall-") as tmp, systemd_host():
-        prepare(tmp)
+    with workdir("sysscan-recall-") as tmp, systemd_host():
         progs = {**workloads(tmp), **(extra or {})}
         for name, (path, runs) in progs.items():
             if only and name not in only or name in skip:

@@ -38,10 +38,13 @@ int main(int argc, char **argv) {
 """
 
 
-def _build(tmp_path, needed: bool, *flags: str, src: str = PROGRAM, lib: str = LIBRARY) -> str:
+def _build(tmp_path, needed: bool, *flags: str, src: str = PROGRAM, lib: str = LIBRARY, m32: bool = False) -> str:
+    """The program (with `flags`) and libsyncer.so beside it; `m32`: both i386 (.ci/run installs gcc-multilib)."""
     (tmp_path / "libsyncer.c").write_text(lib)
     (tmp_path / "prog.c").write_text(src)
-    subprocess.run(["gcc", "-O1", "-shared", "-fPIC", "-o", str(tmp_path / "libsyncer.so"),
+    if m32:
+        flags = ("-m32", *flags)
+    subprocess.run(["gcc", "-O1", *(["-m32"] if m32 else []), "-shared", "-fPIC", "-o", str(tmp_path / "libsyncer.so"),
                     str(tmp_path / "libsyncer.c")], check=True)
     link = ["-DNEEDED", "-L", str(tmp_path), "-Wl,--no-as-needed", "-lsyncer"] if needed else []
     subprocess.run(["gcc", "-O1", *flags, "-o", str(tmp_path / "prog"), str(tmp_path / "prog.c"), *link,
@@ -70,6 +73,18 @@ def test_a_library_dlopen_finds_loaded_already_is_entered_through_any_export(tmp
     # the program needs libsyncer.so (DT_NEEDED) and calls none of what makes syscalls: the dlopen of the same name
     # returns the loaded library's handle, and dlsym reaches syncer_sync through it
     _check_sync_is_reached(tmp_path, _build(tmp_path, True, *flags), "needed")
+
+
+def test_an_i386_dlopen_and_its_lookups_are_read_off_the_stack(tmp_path):
+    """i386 code passes dlopen's and dlsym's names on the stack (main realigns it first: `and $-16,%esp`): a
+    constant dlsym name enters only that function; one from argv enters every export, and a run reaches sync."""
+    prog = _build(tmp_path, False, src=NAMED, m32=True)
+    assert "sync" not in surface_recall.trace(prog, [], str(tmp_path))
+    s = scan_file(prog).surface
+    assert {o.name: o.kind for o in s.objects}.get("libsyncer.so") == "dlopen"
+    assert "sync" not in {x.name for x in s.syscalls}
+    assert not [o for o in s.open_ends if o.kind == "dlopen" and o.object == "prog"], s.open_ends
+    _check_sync_is_reached(tmp_path, _build(tmp_path, False, m32=True), "dlopen")
 
 
 NAMED = """

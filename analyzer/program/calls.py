@@ -241,13 +241,15 @@ def _through_got(lb, modrm: int, slots=None):
 
     In 32-bit code the same modrm takes an absolute address (a non-PIC PLT), and `ff a3` / `ff 93` take one relative
     to the GOT in %ebx (a PIC PLT, -fno-plt PIC calls). The GOT's base is not recorded anywhere the stubs could
-    show: it is where .got.plt starts, three reserved words before the first jump slot (bfd, gold and lld alike)."""
+    show: it is where .got.plt starts, three reserved words before the first jump slot (bfd, gold and lld alike).
+    The jump slots (`lb.imports`) tell it: `slots` may hold .got's GLOB_DAT slots too, which lie below it."""
     slots = lb.imports if slots is None else slots
     if not slots:
         return
     forms = [(modrm, 0)]
     if lb.bits == 32:
-        forms.append((modrm + 0x7E, min(slots) - 12))  # 0x25 -> 0xa3, 0x15 -> 0x93: disp32(%ebx)
+        got = min(lb.imports or slots) - 12
+        forms.append((modrm + 0x7E, got))  # 0x25 -> 0xa3, 0x15 -> 0x93: disp32(%ebx)
     for rng in lb.exec_ranges:
         data = lb.memory.read(rng.start, rng.end - rng.start)
         if not data:

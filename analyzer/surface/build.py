@@ -22,7 +22,8 @@ from .dlopen import Opener, unread_calls
 from ..syscalls.filters import FILTERED_ARGS
 from .gates import GATES, glibc, named
 from .reach import Node, walk
-from .summary import ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, STRING_ARG, ObjectSummary, summarize_object
+from .summary import (ARG_CALLEES, ARG_REGS, KIND, LOADER_CALLS, STRING_ARG, STRING_ARG32, ObjectSummary,
+                      summarize_object)
 
 EXEC_SYSCALLS = {("x86_64", 59), ("x86_64", 322), ("i386", 11), ("i386", 358)}  # execve, execveat
 MAX_SITES_PER_OBJECT = 20000
@@ -154,12 +155,10 @@ def _wrapper_params(lb, engine, sites) -> dict[int, str]:
 def _loader_args(lb, engine) -> dict[int, tuple[str, str | None]]:
     """dlopen/dlmopen/dlsym/dlvsym call (through its PLT stub or its GOT slot) -> (callee, the library or symbol
     name passed when it is one constant string, else None)."""
-    from ..values.atoms import EntryReg
+    from ..values.atoms import EntryReg, EntryStack
     from ..values.interproc import value_at_call
     from ..values.wrappers import Interproc, import_calls, import_targets
 
-    if lb.bits != 64:
-        return {}
     targets = stubs, direct = import_targets(lb)
     if not ({*stubs.values(), *(n for _a, n in direct)} & STRING_ARG.keys()):
         return {}
@@ -169,7 +168,8 @@ def _loader_args(lb, engine) -> dict[int, tuple[str, str | None]]:
     mask = (1 << lb.bits) - 1
     out: dict[int, tuple[str, str | None]] = {}
     for cs, callee in sorted(import_calls(lb, ip, set(STRING_ARG), targets), key=lambda c: c[0].address):
-        v = value_at_call(cs, EntryReg(STRING_ARG[callee]), lb.bits)
+        arg = EntryReg(STRING_ARG[callee]) if lb.bits == 64 else EntryStack(STRING_ARG32[callee])
+        v = value_at_call(cs, arg, lb.bits)
         s = ip.resolve_value(cs.function_start, cs.function, v, mask, 3)
         names = [lb.memory.read_cstring(c) for c in s.constants]
         out[cs.address] = (callee, names[0] if s.status == "resolved" and len(names) == 1 and names[0] else None)
@@ -381,8 +381,7 @@ def build_surface(lb, report: model.Report, facts: Facts, *, sysroot: str = "/",
                                                    s.names.get(node_a), r.path(node, label)))
         for node_a, callee in unread_calls(s, objects[i].lb, LOADER_CALLS):  # its name argument not read: said too
             if (i, node_a) in r.parent:
-                why = ("32-bit code: its argument is not read" if s.bits == 32 else
-                       "called through its GOT slot or its address taken: its argument is not read")
+                why = "called through its GOT slot or its address taken: its argument is not read"
                 out.open_ends.append(model.OpenEnd("dlopen", names[i], f"{callee}() ({why}): what it loads is not in "
                                                    "the surface", node_a, s.names.get(node_a),
                                                    r.path((i, node_a), label)))

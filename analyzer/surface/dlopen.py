@@ -217,7 +217,8 @@ class Opener:
 
 def unread_calls(s: ObjectSummary, lb, callees: tuple[str, ...]) -> list[tuple[int, str]]:
     """(node, callee) where a node calls one of `callees` (imports) in a way whose name argument was not read: the
-    address taken, or 32-bit code. PLT stubs are no call."""
+    address taken, or called through a GOT slot in a way not read (32-bit `call *slot(%ebx)`). PLT stubs are no
+    call."""
     read = {n for _a, n, c, _l in s.loader_calls if c in callees}
     plt = [(x.start, x.end) for x in lb.exec_ranges if x.name.startswith(".plt")]
     out = []

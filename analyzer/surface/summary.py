@@ -31,7 +31,7 @@ from ..elf.decode import decoder
 from ..program.calls import plt_stubs
 from ..syscalls.filters import FILTERED_ARGS
 
-FORMAT = 9
+FORMAT = 10
 KIND = "surface-summary"
 INT_KEYED = ("names", "edges", "calls_out", "roots", "outside", "data_refs", "chunk_ptrs", "chunk_data",
              "chunk_imports", "live")
@@ -53,6 +53,8 @@ VDSO_CALLERS = {  # the C library's functions that call each vDSO function (x86-
 LOADER_CALLS = ("dlopen", "dlmopen")
 LOOKUP_CALLS = ("dlsym", "dlvsym")  # what a program finds in what it loads: by name
 STRING_ARG = {"dlopen": "rdi", "dlmopen": "rsi", "dlsym": "rsi", "dlvsym": "rsi"}  # where the name is passed
+STRING_ARG32 = {"dlopen": 4, "dlmopen": 8, "dlsym": 8, "dlvsym": 8}
+"""i386 (cdecl): the name's stack slot, from the callee's entry stack pointer (0 holds the return address)"""
 ARG_CALLEES = ("socket", "__socket", "socketpair", "ioctl", "__ioctl", "prctl", "__prctl", "personality",
                "arch_prctl", "__arch_prctl", "clone", "__clone")
 """Imported functions whose argument values are read at every call (a library's function that passes its own

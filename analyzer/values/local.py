@@ -199,6 +199,10 @@ class Block:
     succs: list[int]
 
 
+REALIGN_GAP = 1 << 20
+"""`and $-16,%esp` (i386 main's stack realignment) moves the stack pointer down by an amount not known here: what
+follows is addressed relative to the new one. It is modelled this far below the old one, so that the new frame's
+slots can never be taken for the old frame's or for the caller's arguments (a slot never written reads unknown)."""
 VDSO_CALL_OPERANDS = ("dword ptr gs:[0x10]",)  # `call *%gs:0x10`: i386 glibc's and musl's way into the kernel
 CallEffect = Callable[[int | None], "tuple[str, ...] | None"]
 """Given a call target (None when indirect), the registers the callee clobbers, or None for the ABI default."""
@@ -782,6 +786,8 @@ class FunctionDataflow:
                     and ops[0].reg == ops[1].reg:
                 width = ops[0].size * 8
                 self._set(state, ins, ops[0], frozenset((0, (1 << width) - 1)))
+            elif m == "and" and self._realign(state, ops):
+                pass
             elif m in self._BINOPS and len(ops) == 2:
                 a = self._operand(state, ins, ops[0])
                 b = self._operand(state, ins, ops[1])
@@ -876,6 +882,22 @@ class FunctionDataflow:
             else:
                 out.add(a)
         return frozenset(out)
+
+    def _realign(self, state: RegState, ops) -> bool:
+        """`and $-2**k, %rsp` on a known stack pointer: a new frame below it (REALIGN_GAP)."""
+        if len(ops) != 2 or ops[0].type != X.X86_OP_REG or ops[1].type != X.X86_OP_IMM:
+            return False
+        if REGS.get(self._md.reg_name(ops[0].reg), ("",))[0] != "rsp" or ops[0].size * 8 != self.bits:
+            return False
+        align = -ops[1].imm & self.mask
+        sp = state.regs.get("rsp", frozenset())
+        if not (0 < align <= 4096 and align & (align - 1) == 0 and len(sp) == 1):
+            return False
+        (a,) = sp
+        if not isinstance(a, StackPtr):
+            return False
+        state.regs["rsp"] = frozenset((StackPtr(a.offset - REALIGN_GAP),))
+        return True
 
     def _adjust_sp(self, state: RegState, delta: int, ins: Insn) -> None:
         state.regs["rsp"] = self._combine(state.regs["rsp"], frozenset((delta & self.mask,)), lambda a, b: a + b,
