@@ -53,10 +53,10 @@ def _sites(function: str, *syscalls: str) -> frozenset[tuple[str, str]]:
     return frozenset((function, s) for s in syscalls)
 
 
-CHILD = "__spawni_child"
+CHILD = "__spawni_child"  # posix_spawn's child, before it execs: its syscalls are the process's own
 NSS_INTERNALS = frozenset({"__nss_database_get", "__nss_database_lookup2", "__nss_lookup_function", "__nss_lookup",
                            "__nss_next2", "__nss_module_get_function", "__nss_module_load"})
-"""glibc's private NSS interfaces: an object that calls them can pick any database and look any function up"""  # posix_spawn's child, before it execs: its syscalls are the process's own
+"""glibc's private NSS interfaces: an object that calls them can pick any database and look any function up"""
 
 GATES = (
     Gate("the dns service",
